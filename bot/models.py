@@ -1,0 +1,192 @@
+"""Tables. Every datetime is stored as UTC and comes back timezone-aware (principle 3)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from enum import IntEnum, StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Aware UTC in Python, naive UTC in SQLite, timestamptz in PostgreSQL."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class Role(StrEnum):
+    PATIENT = "patient"
+    CARER = "carer"
+    YOUNG_PERSON = "young_person"
+    AT_RISK = "at_risk"
+    GP = "gp"
+    NURSE = "nurse"
+    SPECIALIST = "specialist"
+    ADMIN = "admin"
+
+    @property
+    def is_staff(self) -> bool:
+        return self in STAFF_ROLES
+
+
+STAFF_ROLES = frozenset({Role.GP, Role.NURSE, Role.SPECIALIST, Role.ADMIN})
+
+
+class PersonStatus(StrEnum):
+    INVITED = "invited"  # registered by a practice, Telegram account not linked yet
+    ACTIVE = "active"
+    INACTIVE = "inactive"  # blocked the bot; nothing is sent until they /start again
+
+
+class Priority(IntEnum):
+    """Lower sends first."""
+
+    SAFETY = 0
+    ADVICE_LINE = 1
+    REMINDER = 2
+    EDUCATION = 3
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class Practice(SQLModel, table=True):
+    __tablename__ = "practice"
+
+    ods_code: str = Field(primary_key=True, max_length=10)
+    name: str
+    staff_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Person(SQLModel, table=True):
+    """Anyone who uses the bot: patients, carers, the public at risk and staff."""
+
+    __tablename__ = "person"
+
+    id: int | None = Field(default=None, primary_key=True)
+    role: str = Field(max_length=20)
+    display_name: str = Field(max_length=200)
+    nhs_number: str | None = Field(default=None, max_length=10, unique=True)
+    date_of_birth: date | None = None
+    practice_ods: str | None = Field(default=None, foreign_key="practice.ods_code")
+    language: str = Field(default="en", max_length=5)
+    timezone: str = Field(default="Europe/London", max_length=64)
+    telegram_user_id: int | None = Field(default=None, sa_type=BigInteger, unique=True)
+    telegram_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    status: str = Field(default=PersonStatus.INVITED, max_length=10)
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    consented_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    registered_by: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def role_enum(self) -> Role:
+        return Role(self.role)
+
+
+class EnrolmentCode(SQLModel, table=True):
+    """A single-use code that gives a Telegram account a role (principle 7).
+
+    Only a hash is stored: the code itself is printed once, to the practice.
+    """
+
+    __tablename__ = "enrolment_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CodeAttempt(SQLModel, table=True):
+    """Wrong codes typed by a Telegram account, for the lockout."""
+
+    __tablename__ = "code_attempt"
+
+    id: int | None = Field(default=None, primary_key=True)
+    telegram_user_id: int = Field(sa_type=BigInteger, index=True)
+    attempted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    outcome: str = Field(max_length=10)
+
+
+class EnrolmentSession(SQLModel, table=True):
+    """Where an unlinked Telegram account is in joining, kept in the database (principle 2)."""
+
+    __tablename__ = "enrolment_session"
+
+    telegram_user_id: int = Field(primary_key=True, sa_type=BigInteger)
+    step: str = Field(max_length=20)
+    language: str | None = Field(default=None, max_length=5)
+    path: str | None = Field(default=None, max_length=20)
+    code_id: int | None = Field(default=None, foreign_key="enrolment_code.id", ondelete="CASCADE")
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class OutboxMessage(SQLModel, table=True):
+    """Every proactive message (principle 1). Rendered at send time, never before."""
+
+    __tablename__ = "outbox_message"
+    __table_args__ = (Index("ix_outbox_due", "status", "priority", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int | None = Field(default=None, foreign_key="person.id", ondelete="CASCADE")
+    # For group chats (practice or team chats), which have no person row.
+    chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    chat_language: str | None = Field(default=None, max_length=5)
+    template_key: str = Field(max_length=80)
+    params: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    due_at: datetime = Field(sa_type=UTCDateTime)
+    priority: int = Field(default=Priority.EDUCATION)
+    status: str = Field(default=OutboxStatus.PENDING, max_length=10)
+    attempts: int = 0
+    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    leased_by: str | None = Field(default=None, max_length=64)
+    last_error: str | None = Field(default=None, max_length=500)
+    telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
+    dedupe_key: str = Field(max_length=200, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class AuditEvent(SQLModel, table=True):
+    """Who did what to whose record. Never holds clinical text or NHS numbers."""
+
+    __tablename__ = "audit_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    actor: str = Field(max_length=100)
+    action: str = Field(max_length=60)
+    # No foreign key: the trail outlives an erased person, by id only.
+    person_id: int | None = Field(default=None, index=True)
+    detail: str = Field(default="", max_length=500)

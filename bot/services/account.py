@@ -1,0 +1,239 @@
+"""A linked person's own account: language, pausing, seeing and erasing their data, blocking."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlmodel import col, delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.i18n import LANGUAGES
+from bot.models import (
+    AuditEvent,
+    CodeAttempt,
+    EnrolmentCode,
+    EnrolmentSession,
+    OutboxMessage,
+    Person,
+    PersonStatus,
+    Practice,
+    Priority,
+)
+from bot.services import audit, outbox
+
+WELCOME_FOLLOWUP_HOUR = 10
+
+
+async def person_for_telegram(session: AsyncSession, telegram_user_id: int) -> Person | None:
+    return (
+        await session.exec(select(Person).where(col(Person.telegram_user_id) == telegram_user_id))
+    ).one_or_none()
+
+
+async def language_for_telegram(session: AsyncSession, telegram_user_id: int) -> str | None:
+    """The language we already know for this account, linked or half-way through joining."""
+    person = await person_for_telegram(session, telegram_user_id)
+    if person is not None:
+        return person.language
+    state = await session.get(EnrolmentSession, telegram_user_id)
+    return state.language if state else None
+
+
+async def set_language(session: AsyncSession, person: Person, language: str, now: datetime) -> None:
+    if language not in LANGUAGES:
+        raise ValueError(f"unknown language {language!r}")
+    # Queued messages are rendered at send time, so they follow the new language by themselves.
+    person.language = language
+    person.updated_at = now
+    session.add(person)
+
+
+async def pause(session: AsyncSession, person: Person, now: datetime) -> None:
+    person.paused_at = now
+    person.updated_at = now
+    session.add(person)
+    await audit.record(
+        session,
+        actor=audit.person_actor(person.id),
+        action="person.pause",
+        person_id=person.id,
+        at=now,
+    )
+
+
+async def resume(session: AsyncSession, person: Person, chat_id: int, now: datetime) -> bool:
+    """/start from someone already linked. Returns True if they had paused or blocked us."""
+    was_away = person.paused_at is not None or person.status != PersonStatus.ACTIVE
+    person.paused_at = None
+    person.status = PersonStatus.ACTIVE
+    person.telegram_chat_id = chat_id
+    person.updated_at = now
+    session.add(person)
+    if was_away:
+        await audit.record(
+            session,
+            actor=audit.person_actor(person.id),
+            action="person.resume",
+            person_id=person.id,
+            at=now,
+        )
+    return was_away
+
+
+async def queue_welcome_followup(
+    session: AsyncSession, person: Person, now: datetime, zone_name: str | None = None
+) -> None:
+    """The day after joining, at 10:00 their time: a short note of what the bot can do."""
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(zone_name or person.timezone)
+    local_next_day = (now.astimezone(zone) + timedelta(days=1)).date()
+    due = datetime(
+        local_next_day.year,
+        local_next_day.month,
+        local_next_day.day,
+        WELCOME_FOLLOWUP_HOUR,
+        tzinfo=zone,
+    )
+    assert person.id is not None
+    await outbox.queue(
+        session,
+        template_key="welcome_followup",
+        dedupe_key=f"welcome_followup:{person.id}",
+        due_at=due,
+        priority=Priority.EDUCATION,
+        person_id=person.id,
+    )
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if hasattr(value, "isoformat") else value
+
+
+async def export_personal_data(session: AsyncSession, person: Person, now: datetime) -> dict:
+    """Everything stored about this person, for /mydata (UK GDPR right of access)."""
+    assert person.id is not None
+    practice = await session.get(Practice, person.practice_ods) if person.practice_ods else None
+    messages = (
+        await session.exec(
+            select(OutboxMessage)
+            .where(col(OutboxMessage.person_id) == person.id)
+            .order_by(col(OutboxMessage.due_at))
+        )
+    ).all()
+    events = (
+        await session.exec(
+            select(AuditEvent)
+            .where(col(AuditEvent.person_id) == person.id)
+            .order_by(col(AuditEvent.at))
+        )
+    ).all()
+    await audit.record(
+        session,
+        actor=audit.person_actor(person.id),
+        action="person.export",
+        person_id=person.id,
+        at=now,
+    )
+    return {
+        "exported_at": now.isoformat(),
+        "person": {
+            key: _iso(getattr(person, key))
+            for key in (
+                "id",
+                "role",
+                "display_name",
+                "nhs_number",
+                "date_of_birth",
+                "practice_ods",
+                "language",
+                "timezone",
+                "telegram_user_id",
+                "status",
+                "paused_at",
+                "consented_at",
+                "registered_by",
+                "created_at",
+                "updated_at",
+            )
+        },
+        "practice": {"ods_code": practice.ods_code, "name": practice.name} if practice else None,
+        "messages": [
+            {
+                "template": m.template_key,
+                "due_at": _iso(m.due_at),
+                "status": m.status,
+                "sent_at": _iso(m.sent_at),
+            }
+            for m in messages
+        ],
+        "record_history": [{"at": _iso(e.at), "by": e.actor, "action": e.action} for e in events],
+    }
+
+
+async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
+    """/forget: the person's record, codes, messages and attempts go. The audit trail keeps
+    only that an erasure happened, under the old id, with nothing that identifies them."""
+    person_id = person.id
+    telegram_user_id = person.telegram_user_id
+    await session.exec(  # type: ignore[call-overload]
+        delete(OutboxMessage).where(col(OutboxMessage.person_id) == person_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(EnrolmentCode).where(col(EnrolmentCode.person_id) == person_id)
+    )
+    if telegram_user_id is not None:
+        await session.exec(  # type: ignore[call-overload]
+            delete(CodeAttempt).where(col(CodeAttempt.telegram_user_id) == telegram_user_id)
+        )
+        await session.exec(  # type: ignore[call-overload]
+            delete(EnrolmentSession).where(
+                col(EnrolmentSession.telegram_user_id) == telegram_user_id
+            )
+        )
+    # Earlier audit details may name a practice or role; the erased person's rows are blanked.
+    for event in (
+        await session.exec(select(AuditEvent).where(col(AuditEvent.person_id) == person_id))
+    ).all():
+        event.detail = ""
+    await session.delete(person)
+    await audit.record(
+        session,
+        actor=audit.person_actor(person_id),
+        action="person.erase",
+        person_id=person_id,
+        at=now,
+    )
+
+
+async def deactivate(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    telegram_user_id: int | None = None,
+    person_id: int | None = None,
+    reason: str,
+) -> Person | None:
+    """The person blocked the bot: stop trying, and cancel what was waiting for them."""
+    if person_id is not None:
+        person = await session.get(Person, person_id)
+    elif telegram_user_id is not None:
+        person = await person_for_telegram(session, telegram_user_id)
+    else:
+        person = None
+    if person is None or person.id is None:
+        return None
+    person.status = PersonStatus.INACTIVE
+    person.updated_at = now
+    session.add(person)
+    await outbox.cancel_pending_for_person(session, person.id, reason=reason)
+    await audit.record(
+        session,
+        actor="telegram",
+        action="person.deactivate",
+        person_id=person.id,
+        detail=reason,
+        at=now,
+    )
+    return person

@@ -1,0 +1,285 @@
+"""The outbox: every proactive message is a row here before it is a Telegram message.
+
+Planners `queue()` rows (a dedupe key makes a second run a no-op). The dispatcher `claim_due()`s
+rows under a lease, and records each outcome. A row whose lease ran out (its dispatcher died)
+is claimed again by the next run.
+
+The one window in which a message can be sent twice: Telegram accepted the message, and the
+process died before `mark_sent()` committed. The row is still `sending` under a lease that
+will expire, so the next dispatcher sends it again. Everything else is at most once.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, func, or_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from bot.models import OutboxMessage, OutboxStatus, Person, Priority
+
+ERROR_TEXT_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class ClaimedMessage:
+    message: OutboxMessage
+    person: Person | None
+
+
+async def queue(
+    session: AsyncSession,
+    *,
+    template_key: str,
+    dedupe_key: str,
+    due_at: datetime,
+    priority: Priority,
+    params: dict[str, Any] | None = None,
+    person_id: int | None = None,
+    chat_id: int | None = None,
+    chat_language: str | None = None,
+) -> bool:
+    """Queues one message; returns False when the dedupe key was already queued."""
+    if (person_id is None) == (chat_id is None):
+        raise ValueError("a message goes to exactly one of a person or a chat")
+    values = {
+        "template_key": template_key,
+        "dedupe_key": dedupe_key,
+        "due_at": due_at,
+        "priority": int(priority),
+        "params": params or {},
+        "person_id": person_id,
+        "chat_id": chat_id,
+        "chat_language": chat_language,
+        "status": OutboxStatus.PENDING.value,
+        "attempts": 0,
+        "created_at": datetime.now(due_at.tzinfo),
+    }
+    bind = session.bind
+    dialect = bind.dialect.name if bind is not None else "sqlite"
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage).values(values).on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
+    result = await session.exec(statement)  # type: ignore[call-overload]
+    return bool(result.rowcount)
+
+
+def _due(now: datetime) -> Any:
+    return or_(
+        and_(col(OutboxMessage.status) == OutboxStatus.PENDING, col(OutboxMessage.due_at) <= now),
+        and_(
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+            col(OutboxMessage.lease_expires_at) < now,
+        ),
+    )
+
+
+async def claim_due(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    worker_id: str,
+    limit: int,
+    lease_seconds: float,
+) -> list[ClaimedMessage]:
+    """Leases up to `limit` due rows to this worker, most urgent first."""
+    candidates = (
+        select(OutboxMessage.id)
+        .where(_due(now))
+        .order_by(col(OutboxMessage.priority), col(OutboxMessage.due_at), col(OutboxMessage.id))
+        .limit(limit)
+    )
+    bind = session.bind
+    if bind is not None and bind.dialect.name == "postgresql":
+        # Two dispatchers racing never see the same row: each skips what the other holds.
+        candidates = candidates.with_for_update(skip_locked=True)
+    ids = list((await session.exec(candidates)).all())
+    if not ids:
+        return []
+    lease_until = now + timedelta(seconds=lease_seconds)
+    # The due condition is repeated so a row claimed by someone else in between is left alone.
+    await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(col(OutboxMessage.id).in_(ids), _due(now))
+        .values(
+            status=OutboxStatus.SENDING,
+            leased_by=worker_id,
+            lease_expires_at=lease_until,
+        )
+    )
+    rows = (
+        await session.exec(
+            select(OutboxMessage, Person)
+            .join(Person, col(Person.id) == col(OutboxMessage.person_id), isouter=True)
+            .where(
+                col(OutboxMessage.id).in_(ids),
+                col(OutboxMessage.leased_by) == worker_id,
+                col(OutboxMessage.status) == OutboxStatus.SENDING,
+                col(OutboxMessage.lease_expires_at) == lease_until,
+            )
+            .order_by(col(OutboxMessage.priority), col(OutboxMessage.due_at), col(OutboxMessage.id))
+        )
+    ).all()
+    return [ClaimedMessage(message=m, person=p) for m, p in rows]
+
+
+async def _finish(session: AsyncSession, message_id: int, worker_id: str, **values: Any) -> None:
+    await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id) == message_id,
+            col(OutboxMessage.leased_by) == worker_id,
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+        )
+        .values(**values)
+    )
+
+
+async def mark_sent(
+    session: AsyncSession,
+    message_id: int,
+    worker_id: str,
+    *,
+    telegram_message_id: int | None,
+    now: datetime,
+) -> None:
+    await _finish(
+        session,
+        message_id,
+        worker_id,
+        status=OutboxStatus.SENT,
+        telegram_message_id=telegram_message_id,
+        sent_at=now,
+        attempts=OutboxMessage.attempts + 1,
+        lease_expires_at=None,
+    )
+
+
+async def reschedule(
+    session: AsyncSession,
+    message_id: int,
+    worker_id: str,
+    *,
+    due_at: datetime,
+    error: str | None,
+    count_attempt: bool,
+) -> None:
+    values: dict[str, Any] = {
+        "status": OutboxStatus.PENDING,
+        "due_at": due_at,
+        "lease_expires_at": None,
+        "leased_by": None,
+    }
+    if error is not None:
+        values["last_error"] = error[:ERROR_TEXT_LIMIT]
+    if count_attempt:
+        values["attempts"] = OutboxMessage.attempts + 1
+    await _finish(session, message_id, worker_id, **values)
+
+
+async def mark_failed(
+    session: AsyncSession, message_id: int, worker_id: str, *, error: str, count_attempt: bool
+) -> None:
+    values: dict[str, Any] = {
+        "status": OutboxStatus.FAILED,
+        "last_error": error[:ERROR_TEXT_LIMIT],
+        "lease_expires_at": None,
+    }
+    if count_attempt:
+        values["attempts"] = OutboxMessage.attempts + 1
+    await _finish(session, message_id, worker_id, **values)
+
+
+async def mark_cancelled(
+    session: AsyncSession, message_id: int, worker_id: str, *, reason: str
+) -> None:
+    await _finish(
+        session,
+        message_id,
+        worker_id,
+        status=OutboxStatus.CANCELLED,
+        last_error=reason[:ERROR_TEXT_LIMIT],
+        lease_expires_at=None,
+    )
+
+
+async def extend_leases(
+    session: AsyncSession, worker_id: str, *, until: datetime, message_ids: list[int]
+) -> None:
+    """The dispatcher's heartbeat: rows still in its hands keep their lease."""
+    if not message_ids:
+        return
+    await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.id).in_(message_ids),
+            col(OutboxMessage.leased_by) == worker_id,
+            col(OutboxMessage.status) == OutboxStatus.SENDING,
+        )
+        .values(lease_expires_at=until)
+    )
+
+
+async def release_orphans(session: AsyncSession) -> int:
+    """Hands back every `sending` row. Only the holder of the dispatch lock may call this:
+    holding it proves no other dispatcher is alive to own those rows."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(col(OutboxMessage.status) == OutboxStatus.SENDING)
+        .values(status=OutboxStatus.PENDING, lease_expires_at=None, leased_by=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def cancel_pending_for_person(session: AsyncSession, person_id: int, *, reason: str) -> int:
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.person_id) == person_id,
+            # A row already `sending` is checked again by the dispatcher just before it sends.
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error=reason, lease_expires_at=None)
+    )
+    return int(result.rowcount or 0)
+
+
+async def pending_for_person(session: AsyncSession, person_id: int) -> list[OutboxMessage]:
+    return list(
+        (
+            await session.exec(
+                select(OutboxMessage)
+                .where(
+                    col(OutboxMessage.person_id) == person_id,
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
+                )
+                .order_by(col(OutboxMessage.due_at))
+            )
+        ).all()
+    )
+
+
+async def status_counts(session: AsyncSession) -> Counter[str]:
+    rows = (
+        await session.exec(
+            select(OutboxMessage.status, func.count()).group_by(col(OutboxMessage.status))
+        )
+    ).all()
+    return Counter({status: count for status, count in rows})
+
+
+async def oldest_pending_due(session: AsyncSession) -> datetime | None:
+    return (
+        await session.exec(
+            select(func.min(OutboxMessage.due_at)).where(
+                col(OutboxMessage.status) == OutboxStatus.PENDING
+            )
+        )
+    ).one()

@@ -1,0 +1,144 @@
+"""Whatever a person types or sends outside a command: red flags first, then a code being
+typed, then a friendly "I did not understand". Plus blocking and the error handler."""
+
+from __future__ import annotations
+
+import logging
+
+from bot.services.safety import detect_red_flag
+from telegram import ChatMember, Update
+from telegram.ext import ContextTypes
+
+from bot import messages, metrics
+from bot.i18n import in_every_language, normalise_language, translator
+from bot.services import account, audit, enrolment
+from bot.services.enrolment import Step
+from handlers.common import app, now, send
+from handlers.onboarding import code_typed
+
+log = logging.getLogger(__name__)
+
+
+async def _reply_red_flag(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> bool:
+    flag = detect_red_flag(text)
+    if flag is None:
+        return False
+    user = update.effective_user
+    async with app(context).db.session() as session:
+        person = await account.person_for_telegram(session, user.id) if user else None
+        language = (
+            person.language
+            if person
+            else (await account.language_for_telegram(session, user.id) if user else None)
+        )
+        if person is not None:
+            # The rule's name only: what the person wrote is clinical text and is not kept here.
+            await audit.record(
+                session,
+                actor=audit.person_actor(person.id),
+                action="safety.red_flag_reply",
+                person_id=person.id,
+                detail=flag.rule,
+                at=now(),
+            )
+    metrics.RED_FLAGS.labels(flag.action.value).inc()
+    language = language or (normalise_language(user.language_code) if user else None)
+    if language is None:
+        await send(
+            update,
+            messages.Reply(in_every_language(lambda t: messages.red_flag(t, flag.action).text)),
+        )
+    else:
+        t = translator(language)
+        await send(update, messages.red_flag(t, flag.action), t)
+    return True
+
+
+async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or message.text is None:
+        return
+    # Safety before anything else, even in the middle of joining.
+    if await _reply_red_flag(update, context, message.text):
+        return
+    async with app(context).db.session() as session:
+        person = await account.person_for_telegram(session, user.id)
+        view = None if person else await enrolment.current_session(session, user.id)
+    if person is not None:
+        t = translator(person.language)
+        await send(update, messages.not_understood(t, person.role), t)
+    elif view is not None and view.step is Step.ENTER_CODE:
+        await code_typed(update, context, view)
+    elif view is not None and view.language is not None:
+        t = translator(view.language)
+        await send(update, messages.use_the_buttons(t), t)
+    else:
+        await send(update, messages.not_joined())
+
+
+async def edited_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edit is read for red flags only: acting on it again would repeat an action."""
+    message = update.edited_message
+    if message is not None and message.text:
+        await _reply_red_flag(update, context, message.text)
+
+
+async def media_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    async with app(context).db.session() as session:
+        person = await account.person_for_telegram(session, user.id)
+        language = (
+            person.language if person else await account.language_for_telegram(session, user.id)
+        )
+    if language is None:
+        await send(
+            update,
+            messages.Reply(in_every_language(lambda t: messages.cannot_read_media(t, None).text)),
+        )
+        return
+    t = translator(language)
+    await send(update, messages.cannot_read_media(t, person.role if person else None), t)
+
+
+async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A person who blocks the bot is marked inactive and their waiting messages cancelled."""
+    change = update.my_chat_member
+    if change is None or change.chat.type != "private":
+        return
+    if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
+        async with app(context).db.session() as session:
+            await account.deactivate(
+                session, now=now(), telegram_user_id=change.from_user.id, reason="blocked the bot"
+            )
+
+
+async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    # Only the error's type and where: an update can hold an NHS number or clinical text.
+    error = context.error
+    log.error(
+        "handler failed: %s",
+        type(error).__name__,
+        exc_info=(type(error), error, error.__traceback__) if error else None,
+    )
+    if not isinstance(update, Update) or update.effective_chat is None:
+        return
+    user = update.effective_user
+    language = None
+    try:
+        async with app(context).db.session() as session:
+            language = await account.language_for_telegram(session, user.id) if user else None
+    except Exception:
+        log.debug("could not look up the language for an apology", exc_info=True)
+    try:
+        if language:
+            t = translator(language)
+            await send(update, messages.something_went_wrong(t), t)
+        else:
+            await send(
+                update,
+                messages.Reply(in_every_language(lambda t: messages.something_went_wrong(t).text)),
+            )
+    except Exception:
+        log.warning("could not send the apology either: %s", type(error).__name__)
