@@ -168,7 +168,6 @@ def build_application(ctx: AppContext) -> Application:  # type: ignore[type-arg]
         .concurrent_updates(PerChatUpdateProcessor(64))
         .connection_pool_size(128)
         .pool_timeout(30)
-        .post_init(set_default_commands)
         .build()
     )
     application.bot_data[APP_KEY] = ctx
@@ -197,6 +196,7 @@ async def serve(settings: Settings, *, webhook: bool, stop: asyncio.Event | None
             pass
     async with application:
         await application.start()
+        await set_default_commands(application)
         if webhook:
             await application.bot.set_webhook(
                 settings.webhook_url or "",

@@ -7,6 +7,7 @@ HTML-escaped as they are substituted, because every message is sent in HTML pars
 from __future__ import annotations
 
 import html
+import io
 import re
 import unicodedata
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from typing import Any
 
 from babel import Locale
 from babel.dates import format_date, format_datetime, format_time
-from babel.messages.mofile import read_mo
+from babel.messages.mofile import read_mo, write_mo
 from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
 from babel.support import NullTranslations, Translations
 
 LANGUAGES: tuple[str, ...] = ("en", "hi", "ur")
@@ -33,6 +35,8 @@ LRI = "\u2066"  # left-to-right isolate
 PDI = "\u2069"  # pop directional isolate
 
 _catalog_dir: Path | None = None
+_NUMERIC_PLACEHOLDER = re.compile(r"%\((\w+)\)d")
+_COMMAND = re.compile(r"(?<![\w/<])/[a-z_]+\b")
 
 
 def N_(message: str) -> str:
@@ -61,28 +65,10 @@ def _translations(language: str) -> NullTranslations:
         raise FileNotFoundError(f"no catalog for language {language!r} in {folder}")
     with po.open("rb") as handle:
         catalog = read_po(handle, locale=LOCALES[language])
-    return _CatalogTranslations(catalog)
-
-
-class _CatalogTranslations(NullTranslations):
-    def __init__(self, catalog: Any) -> None:
-        super().__init__()
-        self._catalog = catalog
-        self._plural = catalog.plural_func
-
-    def gettext(self, message: str) -> str:
-        entry = self._catalog.get(message)
-        if entry is None or entry.fuzzy or not entry.string:
-            return message
-        return entry.string if isinstance(entry.string, str) else entry.string[0]
-
-    def ngettext(self, singular: str, plural: str, n: int) -> str:  # type: ignore[override]
-        entry = self._catalog.get(singular)
-        if entry is None or entry.fuzzy or not isinstance(entry.string, tuple | list):
-            return singular if n == 1 else plural
-        forms = entry.string
-        index = self._plural(n)
-        return forms[index] if index < len(forms) and forms[index] else plural
+    compiled = io.BytesIO()
+    write_mo(compiled, catalog, use_fuzzy=False)
+    compiled.seek(0)
+    return Translations(fp=compiled)
 
 
 def normalise_language(code: str | None) -> str | None:
@@ -103,14 +89,23 @@ def ltr(text: str) -> str:
 
 
 def _first_strong_is_ltr(text: str) -> bool:
+    """The direction a phone gives the line: its first strong character, skipping isolates."""
+    depth = 0
     for char in text:
-        if char in (RLM, LRI, PDI):
+        if char in (LRI, "\u2067", "\u2068"):
+            depth += 1
+        elif char == PDI:
+            depth = max(depth - 1, 0)
+        elif depth:
+            continue
+        elif char == RLM:
             return False
-        direction = unicodedata.bidirectional(char)
-        if direction in ("R", "AL"):
-            return False
-        if direction in ("L", "EN", "AN"):
-            return True
+        else:
+            direction = unicodedata.bidirectional(char)
+            if direction in ("R", "AL"):
+                return False
+            if direction in ("L", "EN", "AN"):
+                return True
     return False
 
 
@@ -143,12 +138,18 @@ class Translator:
     def _substitute(self, text: str, params: dict[str, Any]) -> str:
         if not params:
             return text
-        return text % {key: self._param(value) for key, value in params.items()}
+        # Every value is rendered to text here (escaped, and isolated in Urdu), so numeric
+        # placeholders are substituted as text too.
+        return _NUMERIC_PLACEHOLDER.sub(r"%(\1)s", text) % {
+            key: self._param(value) for key, value in params.items()
+        }
 
     def _param(self, value: Any) -> str:
         if isinstance(value, Markup):
             return str(value)
-        rendered = escape(value)
+        rendered = escape(
+            format_decimal(value, locale=self.locale) if isinstance(value, float) else value
+        )
         if self.rtl and isinstance(value, int | float):
             return ltr(rendered)
         return rendered
@@ -168,6 +169,8 @@ class Translator:
         first strong character."""
         if not self.rtl:
             return text
+        # A command in a right-to-left line would otherwise show as "menu/".
+        text = _COMMAND.sub(lambda m: ltr(m.group(0)), text)
         return "\n".join(
             RLM + line if _first_strong_is_ltr(_visible(line)) else line
             for line in text.split("\n")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from bot.services.safety import detect_red_flag
 from telegram import ChatMember, Update
 from telegram.ext import ContextTypes
 
@@ -13,6 +12,7 @@ from bot import messages, metrics
 from bot.i18n import in_every_language, normalise_language, translator
 from bot.services import account, audit, enrolment
 from bot.services.enrolment import Step
+from bot.services.safety import detect_red_flag
 from handlers.common import app, now, send
 from handlers.onboarding import code_typed
 

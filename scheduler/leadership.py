@@ -10,7 +10,8 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
 
 from bot.db import Database
 from bot.services import outbox
@@ -25,6 +26,11 @@ class DispatchLeadership:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._connection: AsyncConnection | None = None
+        # The lock lives as long as its PostgreSQL session, so its connection must never go
+        # back to a pool: closing it has to end the session and free the lock.
+        self._lock_engine: AsyncEngine | None = (
+            create_async_engine(db.url, poolclass=NullPool) if db.is_postgres else None
+        )
 
     @property
     def held(self) -> bool:
@@ -41,7 +47,8 @@ class DispatchLeadership:
             except Exception:
                 log.warning("lost the dispatch lock connection; will try to take it again")
                 await self._drop()
-        connection = await self.db.engine.connect()
+        assert self._lock_engine is not None
+        connection = await self._lock_engine.connect()
         try:
             got = (
                 await connection.execute(
@@ -79,3 +86,5 @@ class DispatchLeadership:
                 )
             finally:
                 await self._drop()
+        if self._lock_engine is not None:
+            await self._lock_engine.dispose()

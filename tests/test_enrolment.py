@@ -37,7 +37,9 @@ async def test_register_patient_stores_the_record_and_a_hashed_single_use_code(d
     async with db.session() as session:
         person = (await session.exec(select(Person))).one()
         assert (person.nhs_number, person.language, person.practice_ods) == (
-            "9434765919", "ur", "Y01234",
+            "9434765919",
+            "ur",
+            "Y01234",
         )
         assert person.status == PersonStatus.INVITED and person.telegram_user_id is None
         audit = (await session.exec(select(AuditEvent))).one()
@@ -88,13 +90,27 @@ async def test_staff_invite_needs_a_practice_for_gps(db: Database):
     async with db.session() as session:
         with pytest.raises(InvalidField) as refused:
             await enrolment.invite_staff(
-                session, role="gp", name="Dr Shah", practice=None, language="en",
-                actor="cli:test", now=NOW, valid_days=14, timezone="Europe/London",
+                session,
+                role="gp",
+                name="Dr Shah",
+                practice=None,
+                language="en",
+                actor="cli:test",
+                now=NOW,
+                valid_days=14,
+                timezone="Europe/London",
             )
         assert refused.value.field == "--practice"
         issued = await enrolment.invite_staff(
-            session, role="specialist", name="Ian", practice=None, language="en",
-            actor="cli:test", now=NOW, valid_days=14, timezone="Europe/London",
+            session,
+            role="specialist",
+            name="Ian",
+            practice=None,
+            language="en",
+            actor="cli:test",
+            now=NOW,
+            valid_days=14,
+            timezone="Europe/London",
         )
         person = await session.get(Person, issued.person_id)
         assert person is not None and person.role == Role.SPECIALIST
@@ -153,12 +169,16 @@ async def test_five_wrong_codes_in_fifteen_minutes_lock_for_an_hour(db: Database
         fifth = NOW + timedelta(minutes=12)
         assert result.locked_until == fifth + timedelta(hours=1)
         # Even the right code is refused while locked, and the attempt is not counted.
-        locked = await enrolment.start_with_code(session, 9001, issued.code, fifth + timedelta(minutes=59))
+        locked = await enrolment.start_with_code(
+            session, 9001, issued.code, fifth + timedelta(minutes=59)
+        )
         assert isinstance(locked, CodeRefused) and locked.problem is CodeProblem.LOCKED
         # Another account is not affected.
         other = await enrolment.start_with_code(session, 9002, issued.code, fifth)
         assert not isinstance(other, CodeRefused)
-        after = await enrolment.start_with_code(session, 9001, issued.code, fifth + timedelta(hours=1))
+        after = await enrolment.start_with_code(
+            session, 9001, issued.code, fifth + timedelta(hours=1)
+        )
         assert not isinstance(after, CodeRefused)
         assert len((await session.exec(select(CodeAttempt))).all()) == 5
 

@@ -199,12 +199,25 @@ class _NumberSpec:
 
 
 @dataclass(frozen=True)
+class _Settings:
+    gap_max_words: int
+    latin_suffixes: tuple[str, ...]
+    numbers: Mapping[str, _NumberSpec]
+
+
+@dataclass(frozen=True)
 class _Phrase:
     source: str  # the phrase as expanded from the yaml
     language: str
-    pattern: re.Pattern[str]
+    regex: str
     anchors: tuple[str, ...]  # words that must all occur in the text (a cheap pre-check)
     numbers: tuple[tuple[str, _NumberSpec], ...]  # regex group -> range to check
+
+    @functools.cached_property
+    def pattern(self) -> re.Pattern[str]:
+        # Compiled on first use: most phrases never get past the anchor check, and
+        # compiling all ~12,000 expanded phrases up front would take about a second.
+        return re.compile(self.regex)
 
     def search(self, text: str) -> bool:
         if any(anchor not in text for anchor in self.anchors):
@@ -284,7 +297,7 @@ def parse_rules(document: Any, *, source: str = "red flags") -> tuple[RedFlagRul
     if document.get("version") != 1:
         raise ValueError(f"{source}: 'version' must be 1")
     gap_max, suffixes = _parse_matching(document.get("matching"), source)
-    numbers = _parse_numbers(document.get("numbers") or {}, source)
+    settings = _Settings(gap_max, suffixes, _parse_numbers(document.get("numbers") or {}, source))
 
     raw_rules = document.get("rules")
     if not isinstance(raw_rules, list) or not raw_rules:
@@ -292,7 +305,7 @@ def parse_rules(document: Any, *, source: str = "red flags") -> tuple[RedFlagRul
     rules: list[RedFlagRule] = []
     seen: set[str] = set()
     for index, raw in enumerate(raw_rules):
-        rule = _parse_rule(raw, index, numbers, gap_max, suffixes, source)
+        rule = _parse_rule(raw, index, settings, source)
         if rule.id in seen:
             raise ValueError(f"{source}: rule {rule.id!r}: duplicate rule id")
         seen.add(rule.id)
@@ -347,14 +360,7 @@ def _parse_numbers(raw: Any, source: str) -> dict[str, _NumberSpec]:
     return specs
 
 
-def _parse_rule(
-    raw: Any,
-    index: int,
-    numbers: Mapping[str, _NumberSpec],
-    gap_max: int,
-    suffixes: tuple[str, ...],
-    source: str,
-) -> RedFlagRule:
+def _parse_rule(raw: Any, index: int, settings: _Settings, source: str) -> RedFlagRule:
     if not isinstance(raw, Mapping):
         raise ValueError(f"{source}: rule #{index + 1}: expected a mapping")
     rule_id = raw.get("id")
@@ -382,22 +388,16 @@ def _parse_rule(
         if not isinstance(name, str) or not name:
             raise ValueError(f"{where}: group #{g_index + 1}: missing 'name'")
         groups.append(
-            _parse_group(raw_group.get("phrases"), f"{where}, group {name!r}", name, numbers,
-                         gap_max, suffixes)
-        )  # fmt: skip
+            _parse_group(raw_group.get("phrases"), name, settings, f"{where}, group {name!r}")
+        )
     return RedFlagRule(rule_id, action, tuple(groups))
 
 
-def _parse_group(
-    raw: Any,
-    where: str,
-    name: str,
-    numbers: Mapping[str, _NumberSpec],
-    gap_max: int,
-    suffixes: tuple[str, ...],
-) -> PhraseGroup:
+def _parse_group(raw: Any, name: str, settings: _Settings, where: str) -> PhraseGroup:
     if not isinstance(raw, Mapping) or not raw:
-        raise ValueError(f"{where}: 'phrases' must map a language ({', '.join(LANGUAGES)}) to a list")
+        raise ValueError(
+            f"{where}: 'phrases' must map a language ({', '.join(LANGUAGES)}) to a list"
+        )
     phrases: list[_Phrase] = []
     seen: set[tuple[str, str]] = set()
     for language, items in raw.items():
@@ -418,40 +418,32 @@ def _parse_group(
                     continue
                 seen.add((language, expanded))
                 phrases.append(
-                    _compile_phrase(expanded, language, numbers, gap_max, suffixes,
-                                    f"{where}: phrase {item!r}")
-                )  # fmt: skip
+                    _compile_phrase(expanded, language, settings, f"{where}: phrase {item!r}")
+                )
     return PhraseGroup(name, tuple(phrases))
 
 
 def _expand(phrase: str, where: str) -> list[str]:
-    """'(a|b) x (c|)' -> ['a x c', 'a x', 'b x c', 'b x'] (spaces tidied)."""
-    parts = _ALTERNATION_RE.split(phrase)
-    literals, choices = parts[0::2], [p.split("|") for p in parts[1::2]]
-    if any("(" in lit or ")" in lit or "|" in lit for lit in literals):
-        raise ValueError(f"{where}: phrase {phrase!r}: unbalanced '(', ')' or stray '|'")
-    total = 1
-    for options in choices:
-        total *= len(options)
-    if total > _MAX_EXPANSIONS:
-        raise ValueError(f"{where}: phrase {phrase!r} expands to {total} phrases; split it up")
-    out: list[str] = []
-    for combo in itertools.product(*choices):
-        text = literals[0] + "".join(c + lit for c, lit in zip(combo, literals[1:], strict=True))
-        text = " ".join(text.split())
-        if text and text not in out:
-            out.append(text)
+    """'(a|b) x (c|)' -> ['a x c', 'a x', 'b x c', 'b x']; groups may nest."""
+    pending, out = [phrase], []
+    while pending:
+        text = pending.pop(0)
+        m = _ALTERNATION_RE.search(text)  # an innermost group: no parentheses inside
+        if m is None:
+            if "(" in text or ")" in text or "|" in text:
+                raise ValueError(f"{where}: phrase {phrase!r}: unbalanced '(', ')' or stray '|'")
+            text = " ".join(text.split())
+            if text and text not in out:
+                out.append(text)
+            continue
+        pending.extend(text[: m.start()] + alt + text[m.end() :] for alt in m.group(1).split("|"))
+        if len(pending) + len(out) > _MAX_EXPANSIONS:
+            raise ValueError(f"{where}: phrase {phrase!r} expands to too many phrases; split it")
     return out
 
 
-def _compile_phrase(
-    phrase: str,
-    language: str,
-    numbers: Mapping[str, _NumberSpec],
-    gap_max: int,
-    suffixes: tuple[str, ...],
-    where: str,
-) -> _Phrase:
+def _compile_phrase(phrase: str, language: str, settings: _Settings, where: str) -> _Phrase:
+    numbers = settings.numbers
     if not where.endswith(repr(phrase)):
         where = f"{where} -> {phrase!r}"
     items: list[tuple[str, str]] = []  # (kind, value): lit / gap / start / end / number name
@@ -476,8 +468,10 @@ def _compile_phrase(
     if "start" in kinds[1:] or "end" in kinds[:-1]:
         raise ValueError(f"{where}: <start> may only begin a phrase and <end> only end it")
     core = [k for k in kinds if k not in ("start", "end")]
-    if core[0] == "gap" or core[-1] == "gap" or any(
-        a == b == "gap" for a, b in itertools.pairwise(core)
+    if (
+        core[0] == "gap"
+        or core[-1] == "gap"
+        or any(a == b == "gap" for a, b in itertools.pairwise(core))
     ):
         raise ValueError(f"{where}: <gap> must sit between words")
 
@@ -506,7 +500,7 @@ def _compile_phrase(
             pattern.append(r"(?!\S)")
         elif kind == "gap":
             word = r"[^\s\d]+" if nxt == "num" else r"\S+"
-            pattern.append(f"(?:{word} ){{0,{gap_max}}}")
+            pattern.append(f"(?:{word} ){{0,{settings.gap_max_words}}}")
         elif kind == "num":
             spec = numbers[value]
             group = f"n{len(groups)}"
@@ -520,12 +514,13 @@ def _compile_phrase(
             anchors.extend(words)
             pattern.append(word_sep.join(re.escape(w) for w in words))
     if latin and kinds[-1] == "lit":
-        pattern.append(f"(?:{'|'.join(suffixes)})?(?!\\S)" if suffixes else r"(?!\S)")
+        suffixes = "|".join(settings.latin_suffixes)
+        pattern.append(f"(?:{suffixes})?(?!\\S)" if suffixes else r"(?!\S)")
 
     return _Phrase(
         source=phrase,
         language=language,
-        pattern=re.compile("".join(pattern)),
+        regex="".join(pattern),
         anchors=tuple(dict.fromkeys(anchors)),
         numbers=tuple(groups),
     )
@@ -546,9 +541,7 @@ def _iter_matches(text: str, rules: Sequence[RedFlagRule] | None) -> Iterator[Re
             yield RedFlag(rule.id, rule.action)
 
 
-def detect_red_flag(
-    text: str, *, rules: Sequence[RedFlagRule] | None = None
-) -> RedFlag | None:
+def detect_red_flag(text: str, *, rules: Sequence[RedFlagRule] | None = None) -> RedFlag | None:
     """The most urgent red flag in a message, or None.
 
     `rules` defaults to `bot/red_flags.yaml`, loaded and validated once. Urgency order:
@@ -557,8 +550,6 @@ def detect_red_flag(
     return next(_iter_matches(text, rules), None)
 
 
-def find_red_flags(
-    text: str, *, rules: Sequence[RedFlagRule] | None = None
-) -> list[RedFlag]:
+def find_red_flags(text: str, *, rules: Sequence[RedFlagRule] | None = None) -> list[RedFlag]:
     """Every rule the message matches, most urgent first (for logs and review)."""
     return list(_iter_matches(text, rules))
