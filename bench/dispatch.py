@@ -51,12 +51,14 @@ async def worker(database_url: str, api_root: str, rate: float, lease: int) -> N
     from telegram.ext import AIORateLimiter, ExtBot
     from telegram.request import HTTPXRequest
 
+    from bot.app import quiet_rate_limiter_log
     from bot.messages import OUTBOX_TEMPLATES
     from bot.settings import Settings
     from scheduler.dispatcher import OutboxDispatcher
     from scheduler.leadership import DispatchLeadership
 
     OUTBOX_TEMPLATES["bench"] = _bench_template
+    quiet_rate_limiter_log()
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         telegram_bot_token=TOKEN,
@@ -65,14 +67,13 @@ async def worker(database_url: str, api_root: str, rate: float, lease: int) -> N
         rate_overall_per_second=rate,
         lease_seconds=lease,
         dispatch_batch_size=max(50, int(rate)),
-        dispatch_concurrency=64,
     )
     db = Database(database_url)
     bot = ExtBot(
         TOKEN,
         base_url=f"{api_root}/bot",
         base_file_url=f"{api_root}/file/bot",
-        request=HTTPXRequest(connection_pool_size=128, pool_timeout=30),
+        request=HTTPXRequest(connection_pool_size=32, pool_timeout=30),
         rate_limiter=AIORateLimiter(overall_max_rate=rate, overall_time_period=1, max_retries=0),
     )
     leadership = DispatchLeadership(db)
@@ -112,7 +113,8 @@ async def prepare(database_url: str, messages: int, people: int) -> None:
     await db.upgrade()
     now = datetime.now(UTC)
     async with db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
+        connection = await session.connection()
+        await connection.execute(
             insert(Person),
             [
                 {
@@ -133,7 +135,7 @@ async def prepare(database_url: str, messages: int, people: int) -> None:
         ids = list((await session.exec(select(Person.id).order_by(col(Person.id)))).all())
         # Round robin over people, as a day's reminders would be: one person's messages
         # are spread through the queue rather than bunched.
-        await session.exec(  # type: ignore[call-overload]
+        await connection.execute(
             insert(OutboxMessage),
             [
                 {
@@ -257,15 +259,18 @@ def report(title: str, figures: dict[str, float], rate: float) -> None:
 
 async def main(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
-        url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'bench.db'}"
-        backend = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+
+        def url(name: str) -> str:
+            return args.database_url or f"sqlite+aiosqlite:///{Path(folder) / name}"
+
+        backend = "PostgreSQL" if url("").startswith("postgresql") else "SQLite"
         print(
             f"diabridge outbox dispatch: {args.messages} messages to {args.people} people, "
             f"limit {args.rate:g}/s, {backend}, lease {args.lease}s"
         )
-        steady = await one_run(args, url, kill=False)
+        steady = await one_run(args, url("steady.db"), kill=False)
         report("1. one dispatcher, start to finish", steady, args.rate)
-        crashed = await one_run(args, url, kill=True)
+        crashed = await one_run(args, url("killed.db"), kill=True)
         report("2. dispatcher killed (SIGKILL) halfway, a new one started", crashed, args.rate)
 
 

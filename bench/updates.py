@@ -102,7 +102,8 @@ async def enrol(database_url: str, people: int) -> None:
     await db.upgrade()
     now = datetime.now(UTC)
     async with db.session() as session:
-        await session.exec(  # type: ignore[call-overload]
+        connection = await session.connection()
+        await connection.execute(
             insert(Person),
             [
                 {
@@ -145,7 +146,7 @@ def _press_update(user: UserSim, data: str) -> dict:
         "update_id": update["update_id"],
         "callback_query": {
             "id": str(update["update_id"]),
-            "from": {"id": user.user_id, "is_bot": False, "first_name": user.first_name},
+            "from": dict(user.user),
             "chat_instance": str(user.user_id),
             "message": message,
             "data": data,

@@ -28,6 +28,7 @@ from bot import i18n, messages
 from bot.context import AppContext
 from bot.db import Database
 from bot.models import Person, PersonStatus, Role
+from bot.services.safety import load_red_flag_rules
 from bot.settings import Settings
 from bot.web import build_web_app
 from handlers import account, conversation, onboarding
@@ -145,8 +146,15 @@ async def set_default_commands(application: Application) -> None:  # type: ignor
         )
 
 
+def quiet_rate_limiter_log() -> None:
+    """With max_retries=0 the limiter logs every 429 as an error with a traceback, although the
+    outbox handles it (reschedules, holds sending) and counts it in /metrics."""
+    logging.getLogger("telegram.ext.AIORateLimiter").setLevel(logging.CRITICAL)
+
+
 def build_application(ctx: AppContext) -> Application:  # type: ignore[type-arg]
     settings = ctx.settings
+    quiet_rate_limiter_log()
     if not settings.telegram_bot_token:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     i18n.configure(settings.locales_dir)
@@ -166,7 +174,9 @@ def build_application(ctx: AppContext) -> Application:  # type: ignore[type-arg]
             )
         )
         .concurrent_updates(PerChatUpdateProcessor(64))
-        .connection_pool_size(128)
+        # Enough for the concurrent updates and the dispatcher; httpcore scans the whole pool
+        # on every request, so a larger pool costs CPU for nothing.
+        .connection_pool_size(16)
         .pool_timeout(30)
         .build()
     )
@@ -180,6 +190,7 @@ async def serve(settings: Settings, *, webhook: bool, stop: asyncio.Event | None
     signal (or `stop`) says to finish."""
     db = Database(settings.database_url)
     await db.upgrade()
+    load_red_flag_rules()  # now, so the first person to write is not kept waiting
     ctx = AppContext(settings=settings, db=db)
     application = build_application(ctx)
     leadership = DispatchLeadership(db)

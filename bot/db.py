@@ -22,6 +22,10 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     if database_url.startswith("sqlite"):
+        # WAL lets readers run beside the one writer, so concurrent updates need more than
+        # the default five connections (each aiosqlite connection is a thread).
+        kwargs.setdefault("pool_size", 16)
+        kwargs.setdefault("max_overflow", 16)
         engine = create_async_engine(database_url, connect_args={"timeout": 30}, **kwargs)
 
         @event.listens_for(engine.sync_engine, "connect")

@@ -48,6 +48,7 @@ def configure(locales_dir: Path) -> None:
     global _catalog_dir
     _catalog_dir = Path(locales_dir)
     _translations.cache_clear()
+    _translator.cache_clear()
 
 
 @cache
@@ -182,7 +183,13 @@ class Markup(str):
 
 
 def translator(language: str | None) -> Translator:
-    return Translator(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+    return _translator(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+
+
+@cache
+def _translator(language: str) -> Translator:
+    # A Translator holds nothing per person, so one per language serves every message.
+    return Translator(language)
 
 
 def in_every_language(build: Callable[[Translator], str], separator: str = "\n\n") -> str:

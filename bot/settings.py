@@ -55,7 +55,7 @@ class Settings(BaseSettings):
         1.0, validation_alias=_env("DIABRIDGE_DISPATCH_INTERVAL")
     )
     dispatch_batch_size: int = Field(200, validation_alias=_env("DIABRIDGE_DISPATCH_BATCH"))
-    dispatch_concurrency: int = Field(64, validation_alias=_env("DIABRIDGE_DISPATCH_CONCURRENCY"))
+    dispatch_concurrency: int = Field(16, validation_alias=_env("DIABRIDGE_DISPATCH_CONCURRENCY"))
     lease_seconds: int = Field(60, validation_alias=_env("DIABRIDGE_LEASE_SECONDS"))
     max_send_attempts: int = Field(5, validation_alias=_env("DIABRIDGE_MAX_SEND_ATTEMPTS"))
     retry_base_seconds: float = Field(30, validation_alias=_env("DIABRIDGE_RETRY_BASE_SECONDS"))

@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 from telegram import ChatMember, Update
+from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
 from bot import messages, metrics
@@ -125,6 +126,13 @@ async def error_handler(update: object, context: ContextTypes.DEFAULT_TYPE) -> N
     if not isinstance(update, Update) or update.effective_chat is None:
         return
     user = update.effective_user
+    if isinstance(error, Forbidden) and user is not None:
+        # They blocked the bot while we were answering: the same as a `kicked` update.
+        async with app(context).db.session() as session:
+            await account.deactivate(
+                session, now=now(), telegram_user_id=user.id, reason="blocked the bot"
+            )
+        return
     language = None
     try:
         async with app(context).db.session() as session:

@@ -34,6 +34,9 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
+SENT_FLUSH_SECONDS = 0.1
+SENT_FLUSH_ROWS = 100
+
 
 def quiet_until(now: datetime, zone: ZoneInfo, period: tuple[time, time] | None) -> datetime | None:
     """If `now` is inside the quiet period in that time zone, when it ends (UTC)."""
@@ -78,6 +81,9 @@ class OutboxDispatcher:
         self._hold_until = 0.0  # after a 429, nobody sends before this (loop time)
         self._http_slots = asyncio.Semaphore(settings.dispatch_concurrency)
         self._running = asyncio.Lock()
+        # Sends are recorded in batches: one transaction per message costs more CPU than the
+        # send itself. A crash can lose at most one batch's "sent" marks (the duplicate window).
+        self._sent: list[tuple[int, int | None, datetime]] = []
 
     @staticmethod
     def now() -> datetime:
@@ -97,6 +103,7 @@ class OutboxDispatcher:
         in_hand: set[int] = set()
         progress = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(in_hand))
+        recorder = asyncio.create_task(self._record_sent_periodically())
         half = batch_size // 2
         try:
             while True:
@@ -129,8 +136,10 @@ class OutboxDispatcher:
                 await progress.wait()
         finally:
             heartbeat.cancel()
+            recorder.cancel()
             if workers:
                 await asyncio.gather(*workers.values(), return_exceptions=True)
+            await self._record_sent()
 
     @staticmethod
     def _chat_key(row: ClaimedMessage) -> int | str:
@@ -139,6 +148,20 @@ class OutboxDispatcher:
         if row.message.chat_id is not None:
             return row.message.chat_id
         return f"message:{row.message.id}"
+
+    async def _record_sent(self) -> None:
+        batch, self._sent = self._sent, []
+        if batch:
+            async with self.db.session() as session:
+                await outbox.mark_sent_many(session, self.worker_id, batch)
+
+    async def _record_sent_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(SENT_FLUSH_SECONDS)
+            try:
+                await self._record_sent()
+            except Exception:  # the rows stay `sending`; their lease brings them back
+                log.exception("recording sent outbox rows failed")
 
     async def _heartbeat(self, in_hand: set[int]) -> None:
         interval = max(self.settings.lease_seconds / 3, 0.5)
@@ -359,14 +382,9 @@ class OutboxDispatcher:
                     report.retried += 1
                     metrics.OUTBOX_OUTCOMES.labels("retry").inc()
             return
-        async with self.db.session() as session:
-            await outbox.mark_sent(
-                session,
-                message.id,
-                self.worker_id,
-                telegram_message_id=telegram_id,
-                now=self.now(),
-            )
+        self._sent.append((message.id, telegram_id, self.now()))
+        if len(self._sent) >= SENT_FLUSH_ROWS:
+            await self._record_sent()
         report.sent += 1
         metrics.OUTBOX_OUTCOMES.labels("sent").inc()
         log.debug("outbox row %s sent in %s", message.id, language)

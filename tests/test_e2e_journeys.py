@@ -419,6 +419,19 @@ async def test_blocking_the_bot_deactivates_and_cancels_pending_messages(bot):
         assert person is not None and person.status == PersonStatus.ACTIVE
 
 
+async def test_a_403_on_a_direct_reply_also_deactivates(bot):
+    issued = await bot.register_patient(language="hi")
+    user = UserSim(821_001)
+    await join_with_code(bot, user, issued.code, "hi")
+    bot.fake.block_chat(821_001)
+    await bot.send(user.text("/help"))  # the reply is refused with 403; nothing crashes
+    async with bot.db.session() as session:
+        person = await account.person_for_telegram(session, 821_001)
+        assert person is not None and person.status == PersonStatus.INACTIVE
+        [row] = (await session.exec(select(OutboxMessage))).all()
+        assert row.status == OutboxStatus.CANCELLED
+
+
 async def test_staff_see_staff_commands_and_patients_do_not(bot):
     issued = await bot.invite_staff("gp", "Dr Shah")
     gp = UserSim(830_001)
