@@ -31,8 +31,9 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, insert
 from sqlmodel import col, select
 
+from bench.people import enrolled_patient_rows
 from bot.db import Database
-from bot.models import OutboxMessage, OutboxStatus, Person, PersonStatus, Priority
+from bot.models import OutboxMessage, OutboxStatus, Person, Priority
 from tests.fake_bot_api import FakeBotAPI
 
 TOKEN = "123456:BENCH"
@@ -116,21 +117,7 @@ async def prepare(database_url: str, messages: int, people: int) -> None:
         connection = await session.connection()
         await connection.execute(
             insert(Person),
-            [
-                {
-                    "role": "patient",
-                    "display_name": f"P{n}",
-                    "language": "en",
-                    "timezone": "Europe/London",
-                    "telegram_user_id": 1_000_000 + n,
-                    "telegram_chat_id": 1_000_000 + n,
-                    "status": PersonStatus.ACTIVE,
-                    "registered_by": "bench",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n in range(people)
-            ],
+            enrolled_patient_rows(people, 1_000_000),
         )
         ids = list((await session.exec(select(Person.id).order_by(col(Person.id)))).all())
         # Round robin over people, as a day's reminders would be: one person's messages

@@ -21,7 +21,6 @@ import sys
 import tempfile
 import time
 from collections import defaultdict, deque
-from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,8 +29,9 @@ sys.path.insert(0, str(ROOT))
 import aiohttp
 from sqlalchemy import insert
 
+from bench.people import enrolled_patient_rows
 from bot.db import Database
-from bot.models import Person, PersonStatus
+from bot.models import Person
 from tests.fake_bot_api import FakeBotAPI, UserSim
 
 TOKEN = "123456:BENCH"
@@ -100,26 +100,11 @@ def serve_echo_bot(api: str, port: int) -> None:
 async def enrol(database_url: str, people: int) -> None:
     db = Database(database_url)
     await db.upgrade()
-    now = datetime.now(UTC)
     async with db.session() as session:
         connection = await session.connection()
         await connection.execute(
             insert(Person),
-            [
-                {
-                    "role": "patient",
-                    "display_name": f"Patient {n}",
-                    "language": ("en", "hi", "ur")[n % 3],
-                    "timezone": "Europe/London",
-                    "telegram_user_id": FIRST_USER + n,
-                    "telegram_chat_id": FIRST_USER + n,
-                    "status": PersonStatus.ACTIVE,
-                    "registered_by": "bench",
-                    "created_at": now,
-                    "updated_at": now,
-                }
-                for n in range(people)
-            ],
+            enrolled_patient_rows(people, FIRST_USER, ("en", "hi", "ur")),
         )
     await db.dispose()
 

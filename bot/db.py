@@ -21,6 +21,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    # A database error's message would otherwise carry the statement's values (an NHS number,
+    # a name) into the logs with its traceback.
+    kwargs.setdefault("hide_parameters", True)
     if database_url.startswith("sqlite"):
         # WAL lets readers run beside the one writer, so concurrent updates need more than
         # the default five connections (each aiosqlite connection is a thread).

@@ -29,7 +29,9 @@ class DispatchLeadership:
         # The lock lives as long as its PostgreSQL session, so its connection must never go
         # back to a pool: closing it has to end the session and free the lock.
         self._lock_engine: AsyncEngine | None = (
-            create_async_engine(db.url, poolclass=NullPool) if db.is_postgres else None
+            create_async_engine(db.url, poolclass=NullPool, hide_parameters=True)
+            if db.is_postgres
+            else None
         )
 
     @property

@@ -208,3 +208,14 @@ async def test_self_enrolment_as_carer_or_at_risk_keeps_no_clinical_data(db: Dat
     person = joined.person
     assert person.role == Role.AT_RISK
     assert (person.nhs_number, person.date_of_birth, person.practice_ods) == (None, None, None)
+
+
+async def test_a_database_error_never_carries_an_nhs_number_into_the_logs(db: Database):
+    from sqlalchemy.exc import IntegrityError
+
+    await register(db)
+    with pytest.raises(IntegrityError) as failure:
+        async with db.session() as session:
+            session.add(Person(role=Role.PATIENT, display_name="Copy", nhs_number="9434765919"))
+            await session.flush()
+    assert "9434765919" not in str(failure.value)
