@@ -10,11 +10,15 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
+from bot import cli_api_keys, cli_import
 from bot.db import Database, upgrade_database
 from bot.i18n import LANGUAGES
+from bot.plans import PlanFileError, load_plans
 from bot.services import enrolment
 from bot.services.enrolment import InvalidField, IssuedCode
 from bot.settings import Settings, load_settings
+
+COMMAND_GROUPS = (cli_api_keys, cli_import)
 
 NO_TOKEN = """\
 diabridge needs a Telegram bot token to run.
@@ -158,7 +162,33 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument(
         "--valid-days", type=_positive_days, help="days the code works (default 14)"
     )
+
+    plans = commands.add_parser("plans", help="reminder plans")
+    plans_commands = plans.add_subparsers(dest="plans_command", required=True, metavar="TASK")
+    check = plans_commands.add_parser(
+        "check", help="read a plan file and list its reminders, or say what is wrong"
+    )
+    check.add_argument("file", nargs="?", help="default: DIABRIDGE_PLANS_FILE")
+
+    # Larger command groups live beside this module; each adds its parser and runs itself.
+    for group in COMMAND_GROUPS:
+        group.add_parser(commands)
     return parser
+
+
+def _check_plans(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        plans = load_plans(args.file or settings.plans_file)
+    except PlanFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for kind, events in plans.appointments.items():
+        rows = [
+            f"{event.offset:+d} {event.unit}" + (f" at {event.at:%H:%M}" if event.at else "")
+            for event in events
+        ]
+        print(f"{kind.value}: {', '.join(rows) or 'no reminders'}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -190,6 +220,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         upgrade_database(settings.database_url)
         print("database is up to date")
         return 0
+
+    if args.command == "plans":
+        return _check_plans(args, settings)
+
+    for group in COMMAND_GROUPS:
+        if args.command == group.NAME:
+            return group.run(args, settings)
 
     if args.command in ("patient", "invite"):
         try:

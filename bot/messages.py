@@ -528,6 +528,7 @@ def something_went_wrong(t: Translator) -> Reply:
 class Recipient:
     name: str
     role: str | None
+    zone: tzinfo
 
 
 OutboxTemplate = Callable[[Translator, dict[str, Any], Recipient], Reply]

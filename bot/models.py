@@ -81,6 +81,9 @@ class Practice(SQLModel, table=True):
     ods_code: str = Field(primary_key=True, max_length=10)
     name: str
     staff_chat_id: int | None = Field(default=None, sa_type=BigInteger)
+    # How a person books or changes an appointment; shown in reminders and invitations.
+    phone: str = Field(default="", max_length=40)
+    booking_url: str = Field(default="", max_length=300)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -90,6 +93,8 @@ class Person(SQLModel, table=True):
     __tablename__ = "person"
 
     id: int | None = Field(default=None, primary_key=True)
+    # The sending system's own id (API or CSV), so sending a record again updates it.
+    external_id: str | None = Field(default=None, max_length=100, unique=True)
     role: str = Field(max_length=20)
     display_name: str = Field(max_length=200)
     nhs_number: str | None = Field(default=None, max_length=10, unique=True)
@@ -174,6 +179,10 @@ class OutboxMessage(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     telegram_message_id: int | None = Field(default=None, sa_type=BigInteger)
     dedupe_key: str = Field(max_length=200, unique=True)
+    # What the message is about (e.g. "appointment:12"), so a planner can cancel its rows.
+    topic: str | None = Field(default=None, max_length=80, index=True)
+    # Not sent after this moment (a reminder for an appointment that has begun is cancelled).
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
@@ -190,3 +199,84 @@ class AuditEvent(SQLModel, table=True):
     # No foreign key: the trail outlives an erased person, by id only.
     person_id: int | None = Field(default=None, index=True)
     detail: str = Field(default="", max_length=500)
+
+
+class AppointmentStatus(StrEnum):
+    BOOKED = "booked"
+    CANCELLED = "cancelled"
+    ATTENDED = "attended"
+    MISSED = "missed"  # did not attend
+
+
+class AppointmentAnswer(StrEnum):
+    """What the person pressed under a reminder."""
+
+    ATTEND = "attend"
+    CHANGE = "change"
+    CANT_COME = "cant_come"
+    REBOOK = "rebook"  # under the "we missed you" message
+
+
+class Appointment(SQLModel, table=True):
+    __tablename__ = "appointment"
+    __table_args__ = (Index("ix_appointment_person_starts", "person_id", "starts_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    external_id: str = Field(max_length=100, unique=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    kind: str = Field(max_length=30)
+    starts_at: datetime = Field(sa_type=UTCDateTime)
+    duration_minutes: int = 30
+    location: str = Field(default="", max_length=200)
+    address: str = Field(default="", max_length=300)
+    directions: str = Field(default="", max_length=500)
+    clinician: str = Field(default="", max_length=200)
+    phone: str = Field(default="", max_length=40)
+    practice_ods: str | None = Field(default=None, foreign_key="practice.ods_code")
+    status: str = Field(default=AppointmentStatus.BOOKED, max_length=10)
+    answer: str | None = Field(default=None, max_length=10)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Bumped whenever the time or place changes, so re-planned reminders get fresh dedupe keys.
+    revision: int = 0
+    source: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AppointmentEvent(SQLModel, table=True):
+    """Every answer, move, cancellation and attendance mark, with its time."""
+
+    __tablename__ = "appointment_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: int = Field(foreign_key="appointment.id", ondelete="CASCADE", index=True)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    event: str = Field(max_length=30)
+    actor: str = Field(max_length=100)
+
+
+class CareFlag(SQLModel, table=True):
+    """Something the care team must look at, so nobody is silently dropped."""
+
+    __tablename__ = "care_flag"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=40)
+    detail: str = Field(default="", max_length=300)
+    raised_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    resolved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class ApiKey(SQLModel, table=True):
+    """A bearer key for the integration API. Only a hash is stored; the key is shown once."""
+
+    __tablename__ = "api_key"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    key_hash: str = Field(max_length=64, unique=True)
+    scopes: list[str] = Field(default_factory=list, sa_type=JSON)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

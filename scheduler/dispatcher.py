@@ -203,7 +203,7 @@ class OutboxDispatcher:
         message, person = row.message, row.person
         assert message.id is not None
         now = self.now()
-        skip = self._reason_not_to_send(message, person)
+        skip = self._reason_not_to_send(message, person, now)
         if skip:
             async with self.db.session() as session:
                 await outbox.mark_cancelled(session, message.id, self.worker_id, reason=skip)
@@ -243,7 +243,13 @@ class OutboxDispatcher:
         assert chat_id is not None
         await self._outcome(message, person, chat_id, reply, language, report)
 
-    def _reason_not_to_send(self, message: OutboxMessage, person: Person | None) -> str | None:
+    def _reason_not_to_send(
+        self, message: OutboxMessage, person: Person | None, now: datetime
+    ) -> str | None:
+        # A reminder that could not go in time (the service was down, or quiet hours held it)
+        # is dropped rather than sent late: never a burst of stale reminders.
+        if message.expires_at is not None and message.expires_at <= now:
+            return "expired before it could be sent"
         if message.person_id is None:
             return None
         if person is None:
@@ -259,7 +265,9 @@ class OutboxDispatcher:
         template = OUTBOX_TEMPLATES[message.template_key]
         t = translator(language)
         who = Recipient(
-            name=person.display_name if person else "", role=person.role if person else None
+            name=person.display_name if person else "",
+            role=person.role if person else None,
+            zone=ZoneInfo(person.timezone) if person else self.settings.zone,
         )
         reply = template(t, dict(message.params or {}), who)
         return Reply(t.finish(reply.text), reply.buttons, reply.document), language

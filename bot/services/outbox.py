@@ -45,6 +45,8 @@ async def queue(
     person_id: int | None = None,
     chat_id: int | None = None,
     chat_language: str | None = None,
+    topic: str | None = None,
+    expires_at: datetime | None = None,
 ) -> bool:
     """Queues one message; returns False when the dedupe key was already queued."""
     if (person_id is None) == (chat_id is None):
@@ -58,6 +60,8 @@ async def queue(
         "person_id": person_id,
         "chat_id": chat_id,
         "chat_language": chat_language,
+        "topic": topic,
+        "expires_at": expires_at,
         "status": OutboxStatus.PENDING.value,
         "attempts": 0,
         "created_at": datetime.now(due_at.tzinfo),
@@ -292,3 +296,28 @@ async def oldest_pending_due(session: AsyncSession) -> datetime | None:
             )
         )
     ).one()
+
+
+async def cancel_pending_for_topic(session: AsyncSession, topic: str, *, reason: str) -> int:
+    """Cancels what a planner queued about one thing (an appointment moved or cancelled)."""
+    result = await session.exec(  # type: ignore[call-overload]
+        update(OutboxMessage)
+        .where(
+            col(OutboxMessage.topic) == topic,
+            col(OutboxMessage.status) == OutboxStatus.PENDING,
+        )
+        .values(status=OutboxStatus.CANCELLED, last_error=reason[:ERROR_TEXT_LIMIT])
+    )
+    return int(result.rowcount or 0)
+
+
+async def for_topic(session: AsyncSession, topic: str) -> list[OutboxMessage]:
+    return list(
+        (
+            await session.exec(
+                select(OutboxMessage)
+                .where(col(OutboxMessage.topic) == topic)
+                .order_by(col(OutboxMessage.due_at), col(OutboxMessage.id))
+            )
+        ).all()
+    )
