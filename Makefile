@@ -33,7 +33,7 @@ extract: $(BIN)/diabridge
 		-o locales/messages.pot .
 
 update-catalogs: extract
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-location \
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages \
 		--ignore-obsolete
 
 bench: catalogs

@@ -54,8 +54,8 @@ async def worker(database_url: str, api_root: str, rate: float, lease: int) -> N
     from telegram.request import HTTPXRequest
 
     from bot.app import quiet_rate_limiter_log
-    from bot.messages import OUTBOX_TEMPLATES
     from bot.settings import Settings
+    from bot.templates import OUTBOX_TEMPLATES
     from scheduler.dispatcher import OutboxDispatcher
     from scheduler.leadership import DispatchLeadership
 

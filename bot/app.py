@@ -24,14 +24,15 @@ from telegram.ext import (
     filters,
 )
 
-from bot import i18n, messages
+from bot import appointment_messages, carer_messages, i18n, messages
 from bot.context import AppContext
 from bot.db import Database
 from bot.models import Person, PersonStatus, Role
+from bot.plans import load_plans
 from bot.services.safety import load_red_flag_rules
 from bot.settings import Settings
 from bot.web import build_web_app
-from handlers import account, conversation, onboarding
+from handlers import account, appointments, carers, conversation, onboarding, practice
 from handlers.common import APP_KEY, set_chat_commands
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.jobs import build_scheduler
@@ -90,13 +91,23 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("mydata", account.mydata, filters=private),
             CommandHandler("forget", account.forget, filters=private),
             CommandHandler("stop", account.stop, filters=private),
+            CommandHandler("carer", carers.carer_command, filters=private),
             CommandHandler("outbox", account.outbox_status, filters=private),
+            # The one command for groups: a practice names its staff chat.
+            CommandHandler(
+                "practice_chat", practice.practice_chat, filters=filters.ChatType.GROUPS
+            ),
             # Buttons, routed by the prefix of their callback data (see bot.messages).
             CallbackQueryHandler(onboarding.language_chosen, pattern=f"^{messages.CB_LANGUAGE}"),
             CallbackQueryHandler(onboarding.path_chosen, pattern=f"^{messages.CB_PATH}"),
             CallbackQueryHandler(onboarding.consent_answered, pattern=f"^{messages.CB_CONSENT}"),
             CallbackQueryHandler(account.menu_pressed, pattern=f"^{messages.CB_MENU}"),
             CallbackQueryHandler(account.forget_answered, pattern=f"^{messages.CB_FORGET}"),
+            CallbackQueryHandler(carers.carer_pressed, pattern=f"^{carer_messages.CB_CARER}"),
+            CallbackQueryHandler(
+                appointments.reminder_answered,
+                pattern=f"^{appointment_messages.CB_APPOINTMENT}",
+            ),
             # An edited message is checked for red flags only, before the new-message handlers.
             MessageHandler(
                 filters.UpdateType.EDITED_MESSAGE & filters.TEXT & private,
@@ -191,7 +202,7 @@ async def serve(settings: Settings, *, webhook: bool, stop: asyncio.Event | None
     db = Database(settings.database_url)
     await db.upgrade()
     load_red_flag_rules()  # now, so the first person to write is not kept waiting
-    ctx = AppContext(settings=settings, db=db)
+    ctx = AppContext(settings=settings, db=db, plans=load_plans(settings.plans_file))
     application = build_application(ctx)
     leadership = DispatchLeadership(db)
     dispatcher = OutboxDispatcher(db, application.bot, settings)

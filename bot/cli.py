@@ -13,8 +13,9 @@ from datetime import UTC, datetime
 from bot import cli_api_keys, cli_import
 from bot.db import Database, upgrade_database
 from bot.i18n import LANGUAGES
+from bot.models import Practice
 from bot.plans import PlanFileError, load_plans
-from bot.services import enrolment
+from bot.services import enrolment, practices
 from bot.services.enrolment import InvalidField, IssuedCode
 from bot.settings import Settings, load_settings
 
@@ -37,6 +38,8 @@ def _configure_logging() -> None:
     # httpx logs every request URL at INFO, and the URL holds the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # aiosqlite logs each statement with its parameters (NHS numbers among them) at DEBUG.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
 
 
 def _actor() -> str:
@@ -111,6 +114,24 @@ async def _register(args: argparse.Namespace, settings: Settings) -> IssuedCode:
         await db.dispose()
 
 
+async def _set_practice(args: argparse.Namespace, settings: Settings) -> Practice:
+    db = Database(settings.database_url)
+    try:
+        await db.upgrade()
+        async with db.session() as session:
+            return await practices.update_details(
+                session,
+                args.ods,
+                name=args.name,
+                phone=args.phone,
+                booking_url=args.booking_url,
+                actor=_actor(),
+                now=datetime.now(UTC),
+            )
+    finally:
+        await db.dispose()
+
+
 def _positive_days(raw: str) -> int:
     value = int(raw)
     if not 1 <= value <= 90:
@@ -163,6 +184,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--valid-days", type=_positive_days, help="days the code works (default 14)"
     )
 
+    practice = commands.add_parser("practice", help="a GP practice's details")
+    practice_commands = practice.add_subparsers(
+        dest="practice_command", required=True, metavar="TASK"
+    )
+    set_practice = practice_commands.add_parser(
+        "set", help="set the name, phone and booking link shown to the practice's patients"
+    )
+    set_practice.add_argument("ods", help="the practice's ODS code, e.g. Y01234")
+    set_practice.add_argument("--name")
+    set_practice.add_argument("--phone", help='for rebooking, e.g. "01632 960123"')
+    set_practice.add_argument("--booking-url", help="an https:// link to book online")
+
     plans = commands.add_parser("plans", help="reminder plans")
     plans_commands = plans.add_subparsers(dest="plans_command", required=True, metavar="TASK")
     check = plans_commands.add_parser(
@@ -210,6 +243,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
+        # A mistake in the reminder plans stops the start, with its line: running on without
+        # them would silently send nobody their reminders.
+        try:
+            load_plans(settings.plans_file)
+        except PlanFileError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
         _configure_logging()
         from bot.app import serve
 
@@ -223,6 +263,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "plans":
         return _check_plans(args, settings)
+
+    if args.command == "practice":
+        try:
+            practice = asyncio.run(_set_practice(args, settings))
+        except InvalidField as error:
+            print(f"error: {error.field}: {error.message}", file=sys.stderr)
+            return 2
+        print(
+            f"{practice.ods_code}: {practice.name}; phone {practice.phone or '(none)'}; "
+            f"booking {practice.booking_url or '(none)'}; "
+            f"staff chat {'linked' if practice.staff_chat_id else 'not linked (/practice_chat)'}"
+        )
+        return 0
 
     for group in COMMAND_GROUPS:
         if args.command == group.NAME:

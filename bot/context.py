@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.db import Database
+from bot.plans import Plans, load_plans
 from bot.settings import Settings
 
 
@@ -12,3 +13,9 @@ from bot.settings import Settings
 class AppContext:
     settings: Settings
     db: Database
+    # The reminder plans, read once at start so a broken plan file stops the start; None where
+    # a context is built without them (the API then reads settings.plans_file itself).
+    plans: Plans | None = None
+
+    def reminder_plans(self) -> Plans:
+        return self.plans or load_plans(self.settings.plans_file)

@@ -53,6 +53,7 @@ PERSON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("language", N_("Change language")),
     ("privacy", N_("What we keep and who sees it")),
     ("mydata", N_("A copy of your data")),
+    ("carer", N_("Someone who helps you gets your reminders too")),
     ("stop", N_("Pause messages")),
     ("forget", N_("Erase your data")),
 )
@@ -131,6 +132,22 @@ def consent(t: Translator, path: JoinPath, role: Role | None) -> Reply:
             t._(
                 "<b>Why:</b> so the care team can reach you, and so every action you take on a "
                 "patient's record is recorded in the audit trail."
+            ),
+        ]
+    elif path is JoinPath.CODE and role is Role.CARER:
+        # Invited by the person they help (/carer).
+        lines += [
+            t._(
+                "Someone you help has invited you to receive their appointment reminders, each "
+                "marked with their name. You will not see their results or anything else."
+            ),
+            t._(
+                "<b>What we keep:</b> your first name from Telegram, your language, your "
+                "Telegram account, and whose reminders you receive."
+            ),
+            t._(
+                "<b>Who sees it:</b> the person who invited you and their care team. Either of "
+                "you can end it at any time with /carer."
             ),
         ]
     elif path is JoinPath.CODE:
@@ -298,6 +315,7 @@ def help_text(t: Translator) -> Reply:
                 t._("/language – change language"),
                 t._("/privacy – what we keep and who sees it"),
                 t._("/mydata – a copy of everything we keep about you"),
+                t._("/carer – someone who helps you gets your appointment reminders too"),
                 t._("/stop – pause messages (send /start to switch them on again)"),
                 t._("/forget – erase your data"),
                 "",

@@ -131,6 +131,8 @@ class EnrolmentCode(SQLModel, table=True):
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "join" (a practice's or admin's code) or "carer" (a patient's invitation to a carer).
+    purpose: str = Field(default="join", max_length=10)
 
 
 class CodeAttempt(SQLModel, table=True):
@@ -280,3 +282,16 @@ class ApiKey(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class CarerLink(SQLModel, table=True):
+    """A carer who receives a patient's reminders, at the patient's invitation."""
+
+    __tablename__ = "carer_link"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    carer_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

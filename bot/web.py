@@ -1,4 +1,4 @@
-"""The HTTP side: the Telegram webhook, health and readiness, metrics."""
+"""The HTTP side: the Telegram webhook, health and readiness, metrics, the integration API."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from telegram import Update
 from telegram.ext import Application
 
-from bot import metrics
+from bot import api, metrics
 from bot.context import AppContext
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,7 @@ def build_web_app(ctx: AppContext, application: Application | None) -> web.Appli
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_endpoint)
+    api.add_routes(app, ctx)  # /api/v1: the integration API (bot/api.py)
     if application is not None:
         app[TELEGRAM_KEY] = application
         app.router.add_post("/telegram/webhook", webhook)

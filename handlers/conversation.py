@@ -11,7 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot import messages, metrics
 from bot.i18n import in_every_language, normalise_language, translator
-from bot.services import account, audit, enrolment
+from bot.services import account, audit, enrolment, practices
 from bot.services.enrolment import Step
 from bot.services.safety import detect_red_flag
 from handlers.common import app, now, send
@@ -106,7 +106,13 @@ async def media_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A person who blocks the bot is marked inactive and their waiting messages cancelled."""
     change = update.my_chat_member
-    if change is None or change.chat.type != "private":
+    if change is None:
+        return
+    if change.chat.type != "private":
+        # Removed from a practice's staff group: its news goes to its staff directly instead.
+        if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
+            async with app(context).db.session() as session:
+                await practices.forget_staff_chat(session, change.chat.id, now=now())
         return
     if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
         async with app(context).db.session() as session:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import Update
 from telegram.ext import ContextTypes
 
-from bot import messages
+from bot import carer_messages, messages
 from bot.context import AppContext
 from bot.i18n import normalise_language, translator
-from bot.models import Role
+from bot.models import Person, Role
 from bot.render import Reply
-from bot.services import account, enrolment
+from bot.services import account, carers, enrolment
 from bot.services.enrolment import CodeRefused, JoinPath, SessionView, Step
 from handlers.common import app, now, replace, send, set_chat_commands
 
@@ -23,7 +24,14 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     code = context.args[0] if context.args else None
     async with ctx.db.session() as session:
         person = await account.person_for_telegram(session, user.id)
-        if person is not None:
+        if person is not None and code:
+            # Someone already using the bot opens a carer link from a person they help.
+            reply = await _accept_carer_link(session, person, code, ctx)
+            if reply is None:
+                await account.resume(session, person, chat.id, now())
+                reply = messages.welcome_back(translator(person.language), person.role)
+            language, role = person.language, person.role
+        elif person is not None:
             await account.resume(session, person, chat.id, now())
             reply = messages.welcome_back(translator(person.language), person.role)
             language, role = person.language, person.role
@@ -46,6 +54,21 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await set_chat_commands(context.bot, chat.id, language, staff=Role(role).is_staff)
     else:
         await send(update, reply)
+
+
+async def _accept_carer_link(
+    session: AsyncSession, person: Person, code: str, ctx: AppContext
+) -> Reply | None:
+    t = translator(person.language)
+    try:
+        patient = await carers.accept_as_existing_user(
+            session, person, code, now=now(), plans=ctx.reminder_plans()
+        )
+    except carers.CarerRefused as refusal:
+        return carer_messages.refused(t, str(refusal))
+    if patient is None:
+        return None
+    return carer_messages.now_receiving(t, [patient.display_name])
 
 
 def _refused(outcome: CodeRefused, language: str | None, ctx: AppContext) -> Reply:
@@ -157,8 +180,13 @@ async def consent_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 now=now(),
                 timezone=ctx.settings.timezone,
             )
+            helped: list[Person] = []
             if isinstance(outcome, enrolment.Joined):
                 await account.queue_welcome_followup(session, outcome.person, now())
+                if outcome.person.role == Role.CARER:
+                    helped = await carers.on_joined(
+                        session, outcome.person, now=now(), plans=ctx.reminder_plans()
+                    )
     if view is None or view.language is None or outcome is None:
         await send(update, messages.not_joined())
         return
@@ -173,6 +201,13 @@ async def consent_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
         reply = messages.welcome(
             t, name=person.display_name, role=person.role, practice=person.practice_ods
         )
+        if helped:
+            # A carer who joined through an invitation: say whose reminders now come.
+            reply = messages.main_menu(
+                t,
+                person.role,
+                heading=carer_messages.now_receiving(t, [p.display_name for p in helped]).text,
+            )
         await replace(query, update, reply, t)
         await set_chat_commands(
             context.bot, chat.id, view.language, staff=Role(person.role).is_staff

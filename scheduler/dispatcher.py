@@ -25,12 +25,13 @@ from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, Tele
 from bot import metrics
 from bot.db import Database
 from bot.i18n import translator
-from bot.messages import OUTBOX_TEMPLATES, Recipient
+from bot.messages import Recipient
 from bot.models import OutboxMessage, Person, PersonStatus, Priority
 from bot.render import Reply, split_text, to_markup
 from bot.services import account, outbox
 from bot.services.outbox import ClaimedMessage
 from bot.settings import Settings
+from bot.templates import OUTBOX_TEMPLATES
 
 log = logging.getLogger(__name__)
 

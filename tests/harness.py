@@ -40,7 +40,25 @@ LATIN_ALLOWED = {
     "id",
 }
 # People's names as the tests register them: a name is written as the person writes it.
-TEST_NAMES = {"irfan", "ahmed", "khadija", "elsie", "brian", "shah", "test"}
+TEST_NAMES = {
+    "irfan",
+    "ahmed",
+    "khadija",
+    "elsie",
+    "brian",
+    "shah",
+    "test",
+    "amy",
+    "nurse",
+    "patel",
+    "riverside",
+    "surgery",
+    "high",
+    "street",
+    "sam",
+    "transition",
+    "worker",
+}
 
 
 def assert_no_english(text: str) -> None:

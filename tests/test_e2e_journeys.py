@@ -94,6 +94,7 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
         "language",
         "privacy",
         "mydata",
+        "carer",
         "stop",
         "forget",
     ]

@@ -10,7 +10,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import LANGUAGES
 from bot.models import (
+    Appointment,
+    AppointmentEvent,
     AuditEvent,
+    CareFlag,
+    CarerLink,
     CodeAttempt,
     EnrolmentCode,
     EnrolmentSession,
@@ -111,6 +115,11 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
+def person_topic(person_id: int) -> str:
+    """The outbox topic of messages to staff about a person (they name the person)."""
+    return f"person:{person_id}"
+
+
 async def export_personal_data(session: AsyncSession, person: Person, now: datetime) -> dict:
     """Everything stored about this person, for /mydata (UK GDPR right of access)."""
     assert person.id is not None
@@ -129,6 +138,23 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             .order_by(col(AuditEvent.at))
         )
     ).all()
+    appointment_rows = (
+        await session.exec(
+            select(Appointment)
+            .where(col(Appointment.person_id) == person.id)
+            .order_by(col(Appointment.starts_at))
+        )
+    ).all()
+    history: dict[int, list[AppointmentEvent]] = {}
+    for event in (
+        await session.exec(
+            select(AppointmentEvent)
+            .where(col(AppointmentEvent.appointment_id).in_([a.id for a in appointment_rows]))
+            .order_by(col(AppointmentEvent.at), col(AppointmentEvent.id))
+        )
+    ).all():
+        history.setdefault(event.appointment_id, []).append(event)
+    flags = (await session.exec(select(CareFlag).where(col(CareFlag.person_id) == person.id))).all()
     await audit.record(
         session,
         actor=audit.person_actor(person.id),
@@ -169,6 +195,24 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             for m in messages
         ],
         "record_history": [{"at": _iso(e.at), "by": e.actor, "action": e.action} for e in events],
+        "appointments": [
+            {
+                "kind": a.kind,
+                "starts_at": _iso(a.starts_at),
+                "location": a.location,
+                "clinician": a.clinician,
+                "status": a.status,
+                "your_answer": a.answer,
+                "history": [
+                    {"at": _iso(e.at), "event": e.event} for e in history.get(a.id or 0, [])
+                ],
+            }
+            for a in appointment_rows
+        ],
+        "care_team_flags": [
+            {"kind": f.kind, "raised_at": _iso(f.raised_at), "resolved_at": _iso(f.resolved_at)}
+            for f in flags
+        ],
     }
 
 
@@ -178,7 +222,30 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
     person_id = person.id
     telegram_user_id = person.telegram_user_id
     await session.exec(  # type: ignore[call-overload]
-        delete(OutboxMessage).where(col(OutboxMessage.person_id) == person_id)
+        delete(OutboxMessage).where(
+            (col(OutboxMessage.person_id) == person_id)
+            # What the practice was told about them names them: it goes too.
+            | (col(OutboxMessage.topic) == person_topic(person_id or 0))
+        )
+    )
+    # Carer invitations they sent and nobody accepted: the waiting placeholder records go.
+    unaccepted = select(CarerLink.carer_id).where(
+        col(CarerLink.patient_id) == person_id, col(CarerLink.accepted_at).is_(None)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(Person).where(
+            col(Person.id).in_(unaccepted), col(Person.status) == PersonStatus.INVITED
+        )
+    )
+    appointment_ids = select(Appointment.id).where(col(Appointment.person_id) == person_id)
+    await session.exec(  # type: ignore[call-overload]
+        delete(AppointmentEvent).where(col(AppointmentEvent.appointment_id).in_(appointment_ids))
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(Appointment).where(col(Appointment.person_id) == person_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(CareFlag).where(col(CareFlag.person_id) == person_id)
     )
     await session.exec(  # type: ignore[call-overload]
         delete(EnrolmentCode).where(col(EnrolmentCode.person_id) == person_id)

@@ -24,20 +24,23 @@ from bot.models import (
     AppointmentEvent,
     AppointmentStatus,
     CareFlag,
+    CarerLink,
     Person,
     PersonStatus,
     Practice,
     Priority,
 )
 from bot.plans import AppointmentKind, Plans
-from bot.services import audit, outbox
+from bot.services import account, audit, outbox
 from bot.services.enrolment import InvalidField, check_ods_code
 
 MISSED_FLAG = "missed_appointments"
 MISSED_WINDOW = timedelta(days=365)
 MISSED_FLAG_THRESHOLD = 2
 
-# Fields a sender may set; the rest are the service's own.
+# Fields a sender may set; the rest are the service's own. A change of the first kind moves
+# the appointment (a new answer is needed); of the second, only corrects what reminders say.
+MOVE_FIELDS = ("kind", "starts_at", "duration_minutes")
 DETAIL_FIELDS = ("location", "address", "directions", "clinician", "phone")
 FIELD_LIMITS = {
     "external_id": 100,
@@ -277,29 +280,38 @@ async def save(
         return Outcome(appointment, created=True, reminders_queued=queued)
 
     appointment = existing
-    moved = any(
-        getattr(appointment, name) != values[name]
-        for name in ("kind", "starts_at", "duration_minutes", *DETAIL_FIELDS)
+    if values["starts_at"] != appointment.starts_at and values["starts_at"] <= now:
+        raise InvalidRecord([InvalidField("starts_at", "an appointment cannot move into the past")])
+    moved = any(getattr(appointment, name) != values[name] for name in MOVE_FIELDS)
+    details_changed = any(getattr(appointment, name) != values[name] for name in DETAIL_FIELDS)
+    practice_changed = (
+        "practice_ods" in values and values["practice_ods"] != appointment.practice_ods
     )
-    if "practice_ods" in values:
-        appointment.practice_ods = values["practice_ods"]
-    if not moved:
+    if not (moved or details_changed or practice_changed):
         return Outcome(appointment)
-    for name in ("kind", "starts_at", "duration_minutes", *DETAIL_FIELDS):
+    for name in (*MOVE_FIELDS, *DETAIL_FIELDS):
         setattr(appointment, name, values[name])
-    appointment.revision += 1
+    if practice_changed:
+        appointment.practice_ods = values["practice_ods"]
     appointment.updated_at = now
-    # A new time needs a new answer: "I'll be there" was about the old one.
-    appointment.answer, appointment.answered_at = None, None
-    await _event(session, appointment, "moved", actor, now)
+    event = "moved" if moved else "details_changed"
+    await _event(session, appointment, event, actor, now)
     await audit.record(
         session,
         actor=actor,
-        action="appointment.move",
+        action=f"appointment.{event}",
         person_id=appointment.person_id,
-        detail=f"appointment={appointment.id} revision={appointment.revision}",
+        detail=f"appointment={appointment.id} revision={appointment.revision + 1}",
         at=now,
     )
+    if moved:
+        # A new time needs a new answer: "I'll be there" was about the old one.
+        appointment.answer, appointment.answered_at = None, None
+    elif not details_changed or appointment.answer == AppointmentAnswer.CANT_COME:
+        # A new practice only, or the person is not coming: nothing to re-send.
+        return Outcome(appointment)
+    # Reminders carry the time and place as planned, so any change re-plans them.
+    appointment.revision += 1
     await outbox.cancel_pending_for_topic(
         session, topic(appointment.id or 0), reason="appointment changed"
     )
@@ -329,12 +341,31 @@ async def cancel(
     )
 
 
-async def recipients(session: AsyncSession, person: Person) -> list[tuple[Person, Person]]:
-    """Who receives a person's reminders: (recipient, whose appointment it is).
+async def receiving_carers(session: AsyncSession, patient_id: int) -> list[Person]:
+    """Carers who get the patient's reminders now: accepted, not removed, still using the bot."""
+    return list(
+        (
+            await session.exec(
+                select(Person)
+                .join(CarerLink, col(CarerLink.carer_id) == col(Person.id))
+                .where(
+                    col(CarerLink.patient_id) == patient_id,
+                    col(CarerLink.removed_at).is_(None),
+                    col(CarerLink.accepted_at).is_not(None),
+                    col(Person.status) == PersonStatus.ACTIVE,
+                )
+            )
+        ).all()
+    )
 
-    The person themselves; carers linked to them are added by the carers feature.
-    """
-    return [(person, person)]
+
+async def recipients(session: AsyncSession, person: Person) -> list[tuple[Person, Person]]:
+    """Who receives a person's reminders: (recipient, whose appointment it is). The person
+    themselves and the carers they invited, whose copies say whose appointment it is."""
+    assert person.id is not None
+    return [(person, person)] + [
+        (carer, person) for carer in await receiving_carers(session, person.id)
+    ]
 
 
 async def plan_reminders(
@@ -422,6 +453,7 @@ async def tell_practice(
     now: datetime,
 ) -> bool:
     chats, people = await _staff_chats(session, practice_ods)
+    about = account.person_topic(int(params["person_id"]))
     for chat_id in chats:
         await outbox.queue(
             session,
@@ -432,6 +464,7 @@ async def tell_practice(
             params=params,
             chat_id=chat_id,
             chat_language="en",
+            topic=about,
         )
     for person_id in people:
         await outbox.queue(
@@ -442,6 +475,7 @@ async def tell_practice(
             priority=Priority.REMINDER,
             params=params,
             person_id=person_id,
+            topic=about,
         )
     return bool(chats or people)
 
@@ -531,7 +565,19 @@ async def mark_attendance(
     new_status = AppointmentStatus.ATTENDED if attended else AppointmentStatus.MISSED
     if appointment.status == new_status:
         return Outcome(appointment)
+    corrected = appointment.status == AppointmentStatus.MISSED
     appointment.status, appointment.updated_at = new_status, now
+    if corrected:
+        # Marked missed by mistake: the "we missed you" not yet sent is withdrawn, and a
+        # missed-appointments flag that no longer holds is resolved.
+        await outbox.cancel_pending_for_topic(
+            session, topic(appointment.id or 0), reason="attendance corrected"
+        )
+        await session.flush()
+        if await missed_count(session, appointment.person_id, now=now) < MISSED_FLAG_THRESHOLD:
+            for flag in await open_flags(session, appointment.person_id):
+                if flag.kind == MISSED_FLAG:
+                    flag.resolved_at = now
     await _event(session, appointment, new_status.value, actor, now)
     await audit.record(
         session,

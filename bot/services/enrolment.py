@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import nhs_number
 from sqlmodel import col, delete, select
@@ -71,14 +72,15 @@ class JoinPath(StrEnum):
 
 @dataclass(frozen=True)
 class IssuedCode:
-    code: str
+    # None only when a sender updated a record with issue_code=False: no new code was made.
+    code: str | None
     person_id: int
-    expires_at: datetime
-    reissued: bool
+    expires_at: datetime | None
+    reissued: bool  # the person was registered before (so this is not a new record)
 
     @property
     def display(self) -> str:
-        return f"{self.code[:5]}-{self.code[5:]}"
+        return f"{self.code[:5]}-{self.code[5:]}" if self.code else ""
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,26 @@ def check_name(raw: str) -> str:
     return name
 
 
+def check_external_id(raw: str) -> str:
+    external_id = (raw or "").strip()
+    if not external_id:
+        raise InvalidField("--external-id", "your system's id for the patient is empty")
+    if len(external_id) > 100:
+        raise InvalidField("--external-id", "longer than 100 characters")
+    return external_id
+
+
+def check_timezone(raw: str) -> str:
+    zone = (raw or "").strip()
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidField(
+            "--timezone", f"{raw!r} is not a time zone name like Europe/London"
+        ) from None
+    return zone
+
+
 def normalise_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw or "").upper()
 
@@ -176,7 +198,12 @@ async def ensure_practice(session: AsyncSession, ods_code: str) -> Practice:
 
 
 async def _issue_code(
-    session: AsyncSession, person: Person, *, now: datetime, valid_days: int
+    session: AsyncSession,
+    person: Person,
+    *,
+    now: datetime,
+    valid_days: int,
+    purpose: str = "join",
 ) -> tuple[str, datetime]:
     # A new code replaces any the person had, so a lost letter cannot be used later.
     for old in (
@@ -192,7 +219,11 @@ async def _issue_code(
     code = _new_code()
     expires_at = now + timedelta(days=valid_days)
     assert person.id is not None
-    session.add(EnrolmentCode(code_hash=_hash(code), person_id=person.id, expires_at=expires_at))
+    session.add(
+        EnrolmentCode(
+            code_hash=_hash(code), person_id=person.id, expires_at=expires_at, purpose=purpose
+        )
+    )
     return code, expires_at
 
 
@@ -208,35 +239,68 @@ async def register_patient(
     now: datetime,
     valid_days: int,
     timezone: str,
+    external_id: str | None = None,
+    patient_timezone: str | None = None,
+    issue_code: bool = True,
 ) -> IssuedCode:
+    """Registers a patient, or updates the one with the same sender's id (else NHS number).
+
+    `timezone` is the zone a new record gets; `patient_timezone`, when the sender knows it,
+    is kept on the record, new or not. With `issue_code=False` (a sender sending a record
+    again) an existing patient keeps the code already posted to them, and a patient who has
+    joined has their details updated rather than being refused.
+    """
     number = check_nhs_number(nhs_number_text)
     born = check_date_of_birth(date_of_birth, now.date())
     ods = check_ods_code(practice)
     lang = check_language(language)
     display_name = check_name(name)
+    sender_id = check_external_id(external_id) if external_id is not None else None
+    zone = check_timezone(patient_timezone) if patient_timezone is not None else None
     await ensure_practice(session, ods)
     person = (
         await session.exec(select(Person).where(col(Person.nhs_number) == number))
     ).one_or_none()
+    if sender_id is not None:
+        by_sender_id = (
+            await session.exec(select(Person).where(col(Person.external_id) == sender_id))
+        ).one_or_none()
+        if by_sender_id is not None and person is not None and by_sender_id.id != person.id:
+            raise InvalidField("--nhs-number", "another patient has this NHS number")
+        if by_sender_id is None and person is not None and person.external_id is not None:
+            raise InvalidField(
+                "--nhs-number", "this NHS number was sent before under another external_id"
+            )
+        # The sender's id wins, so a corrected NHS number updates the same record.
+        person = by_sender_id or person
     reissued = person is not None
     if person is not None:
-        if person.telegram_user_id is not None:
+        joined = person.telegram_user_id is not None
+        if joined and issue_code:
             raise InvalidField(
                 "--nhs-number",
                 "this patient has already joined; they can use /start in the chat, or /forget "
                 "to leave and be registered again",
             )
-        person.display_name, person.date_of_birth = display_name, born
-        person.practice_ods, person.language, person.updated_at = ods, lang, now
+        person.nhs_number, person.display_name, person.date_of_birth = number, display_name, born
+        person.practice_ods, person.updated_at = ods, now
+        # Once joined, the language is the one the person chose in the chat, not the practice's.
+        if not joined:
+            person.language = lang
+        if sender_id is not None:
+            person.external_id = sender_id
+        if zone is not None:
+            person.timezone = zone
     else:
         person = Person(
             role=Role.PATIENT,
             display_name=display_name,
             nhs_number=number,
+            external_id=sender_id,
             date_of_birth=born,
             practice_ods=ods,
             language=lang,
-            timezone=timezone,
+            timezone=zone or timezone,
             status=PersonStatus.INVITED,
             registered_by=actor,
             created_at=now,
@@ -244,8 +308,13 @@ async def register_patient(
         )
         session.add(person)
     await session.flush()
-    code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
     assert person.id is not None
+    if reissued and not issue_code:
+        await audit.record(
+            session, actor=actor, action="patient.update", person_id=person.id, at=now
+        )
+        return IssuedCode(code=None, person_id=person.id, expires_at=None, reissued=True)
+    code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
     await audit.record(
         session,
         actor=actor,
@@ -517,6 +586,9 @@ async def agree(
         person = await session.get(Person, code.person_id)
         assert person is not None
         code.used_at = now
+        if not person.display_name:
+            # A carer invited by a patient: we learn their name only now, from Telegram.
+            person.display_name = check_name(display_name) if display_name.strip() else "—"
     else:
         role = Role.CARER if state.path == JoinPath.CARER else Role.AT_RISK
         person = Person(

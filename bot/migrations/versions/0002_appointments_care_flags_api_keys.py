@@ -1,4 +1,4 @@
-"""appointments, care flags, api keys
+"""appointments, care flags, carers, api keys
 
 Revision ID: 0002
 Revises: 0001
@@ -86,10 +86,28 @@ def upgrade() -> None:
     with op.batch_alter_table('appointment_event', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_appointment_event_appointment_id'), ['appointment_id'], unique=False)
 
+    op.create_table('carer_link',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('patient_id', sa.Integer(), nullable=False),
+    sa.Column('carer_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', bot.models.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('accepted_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('removed_at', bot.models.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['carer_id'], ['person.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['patient_id'], ['person.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('carer_link', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_carer_link_carer_id'), ['carer_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_carer_link_patient_id'), ['patient_id'], unique=False)
+
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.add_column(sa.Column('topic', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True))
         batch_op.add_column(sa.Column('expires_at', bot.models.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(batch_op.f('ix_outbox_message_topic'), ['topic'], unique=False)
+
+    with op.batch_alter_table('enrolment_code', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('purpose', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False, server_default='join'))
 
     with op.batch_alter_table('person', schema=None) as batch_op:
         batch_op.add_column(sa.Column('external_id', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=True))
@@ -110,6 +128,9 @@ def downgrade() -> None:
         batch_op.drop_constraint('uq_person_external_id', type_='unique')
         batch_op.drop_column('external_id')
 
+    with op.batch_alter_table('enrolment_code', schema=None) as batch_op:
+        batch_op.drop_column('purpose')
+
     with op.batch_alter_table('outbox_message', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_outbox_message_topic'))
         batch_op.drop_column('expires_at')
@@ -118,6 +139,11 @@ def downgrade() -> None:
     with op.batch_alter_table('appointment_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_appointment_event_appointment_id'))
 
+    with op.batch_alter_table('carer_link', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_carer_link_patient_id'))
+        batch_op.drop_index(batch_op.f('ix_carer_link_carer_id'))
+
+    op.drop_table('carer_link')
     op.drop_table('appointment_event')
     with op.batch_alter_table('care_flag', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_care_flag_person_id'))

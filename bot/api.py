@@ -1,0 +1,645 @@
+"""The integration API under /api/v1: JSON in and out, bearer API keys, problem+json errors.
+
+A practice or hospital system sends its patients and appointments here. The contract is
+`bot/openapi.yaml` (served at /api/v1/openapi.json); the tests hold every request and answer
+to it. Handlers parse the body, call the service, and render the answer; the services do the
+work and write the audit trail (actor `api:<key name>`). Nothing here logs a request body: it
+carries NHS numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+from aiohttp import web
+from sqlalchemy.exc import IntegrityError
+
+from bot.context import AppContext
+from bot.i18n import LANGUAGES
+from bot.models import Appointment, AppointmentStatus, Person, utcnow
+from bot.plans import Plans, load_plans
+from bot.services import api_keys, appointments, audit, enrolment, outbox
+from bot.services.appointments import AppointmentRecord, InvalidRecord
+from bot.services.enrolment import InvalidField, IssuedCode
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1"
+OPENAPI_FILE = Path(__file__).with_name("openapi.yaml")
+PROBLEM_JSON = "application/problem+json"
+# Ids are 32-bit integers in PostgreSQL; a larger number is simply no such appointment.
+LARGEST_ID = 2**31 - 1
+# Retry asking Telegram for the bot's username at most this often when it does not answer.
+USERNAME_RETRY_SECONDS = 300.0
+
+Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+# Errors ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldError:
+    field: str
+    message: str
+
+
+class Problem(Exception):
+    """An answer of RFC 9457 problem details, raised anywhere and rendered by the middleware."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        errors: list[FieldError] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.title, self.detail = status, title, detail
+        self.errors = errors or []
+        self.headers = dict(headers or {})
+
+    def response(self) -> web.Response:
+        document: dict[str, Any] = {
+            "type": "about:blank",
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if self.errors:
+            document["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return web.Response(
+            status=self.status,
+            text=json.dumps(document, ensure_ascii=False),
+            content_type=PROBLEM_JSON,
+            headers=self.headers,
+        )
+
+
+def unprocessable(errors: list[FieldError]) -> Problem:
+    return Problem(
+        422,
+        "Unprocessable Content",
+        f"{len(errors)} field{'s' if len(errors) != 1 else ''} to put right; see errors",
+        errors,
+    )
+
+
+# Registration's checks name the command-line flag (--dob); the API names the JSON field.
+_FLAG_FIELDS = {"--dob": "date_of_birth"}
+
+
+def json_field(name: str) -> str:
+    return _FLAG_FIELDS.get(name) or name.removeprefix("--").replace("-", "_")
+
+
+@web.middleware
+async def problems(request: web.Request, handler: Route) -> web.StreamResponse:
+    """Every error under /api/v1 leaves as problem+json, whichever layer raised it."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem.response()
+    except InvalidRecord as error:
+        return unprocessable(
+            [FieldError(json_field(p.field), p.message) for p in error.problems]
+        ).response()
+    except InvalidField as error:
+        if error.field == "status":
+            # The request was well formed; the appointment's state does not allow it.
+            return Problem(409, "Conflict", error.message).response()
+        return unprocessable([FieldError(json_field(error.field), error.message)]).response()
+    except appointments.NotFound:
+        return Problem(404, "Not Found", "no appointment has this id").response()
+    except IntegrityError:
+        # Two requests for one new record at the same moment: the database let one in.
+        return Problem(
+            409, "Conflict", "another request changed this record at the same time; send again"
+        ).response()
+    except web.HTTPException as error:
+        # The router's own 404 and 405, which would otherwise be plain text.
+        if error.status < 400:
+            raise
+        detail = {
+            404: f"nothing is at this address; the API is described at {PREFIX}/openapi.json",
+            405: f"this address does not take {request.method}",
+        }.get(error.status, error.reason)
+        headers = {"Allow": error.headers["Allow"]} if "Allow" in error.headers else None
+        return Problem(error.status, error.reason, detail, headers=headers).response()
+    except Exception as error:
+        # The type only: a message or traceback could carry a value from the request.
+        log.error("api: %s in %s %s", type(error).__name__, request.method, request.path)
+        return Problem(500, "Internal Server Error", "something went wrong").response()
+
+
+# Keys ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The API key a request came with."""
+
+    name: str
+    scopes: frozenset[str]
+
+    @property
+    def actor(self) -> str:
+        return f"api:{self.name}"
+
+
+def _unauthorized(detail: str, *, invalid: bool) -> Problem:
+    challenge = 'Bearer realm="diabridge"' + (', error="invalid_token"' if invalid else "")
+    return Problem(401, "Unauthorized", detail, headers={"WWW-Authenticate": challenge})
+
+
+async def _caller(request: web.Request) -> Caller:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise _unauthorized(
+            "send an API key as `Authorization: Bearer <key>` (diabridge api-key create NAME)",
+            invalid=False,
+        )
+    ctx = request.config_dict[CTX_KEY]
+    async with ctx.db.session() as session:
+        key = await api_keys.authenticate(session, token.strip(), now=utcnow())
+        if key is None:
+            raise _unauthorized("this API key is not known or has been revoked", invalid=True)
+        return Caller(name=key.name, scopes=frozenset(key.scopes))
+
+
+Handler = Callable[[web.Request, Caller], Awaitable[web.StreamResponse]]
+
+
+def needs(scope: str) -> Callable[[Handler], Route]:
+    """The key must be live and hold `scope`; the handler gets who is calling."""
+
+    def wrap(handler: Handler) -> Route:
+        @functools.wraps(handler)
+        async def checked(request: web.Request) -> web.StreamResponse:
+            caller = await _caller(request)
+            if scope not in caller.scopes:
+                raise Problem(
+                    403,
+                    "Forbidden",
+                    f"this API key does not have the {scope!r} scope",
+                    headers={
+                        "WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'
+                    },
+                )
+            return await handler(request, caller)
+
+        return checked
+
+    return wrap
+
+
+# Reading bodies --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One JSON field: its type, whether it must be there, and the shape a string must have."""
+
+    kind: type
+    required: bool = False
+    choices: tuple[str, ...] = ()
+    pattern: re.Pattern[str] | None = None
+    pattern_help: str = ""
+
+
+_TYPE_WORDS = {str: "a string", int: "a whole number", bool: "true or false"}
+STARTS_AT = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
+)
+STARTS_AT_HELP = "write a date and time like 2026-12-01T10:30 (an offset like +01:00 is optional)"
+
+PATIENT_FIELDS: dict[str, Spec] = {
+    "external_id": Spec(str, required=True),
+    "nhs_number": Spec(str, required=True),
+    "name": Spec(str, required=True),
+    "date_of_birth": Spec(str, required=True),
+    "practice": Spec(str, required=True),
+    "language": Spec(str, required=True, choices=LANGUAGES),
+    "timezone": Spec(str),
+    "issue_code": Spec(bool),
+}
+CHANGE_FIELDS: dict[str, Spec] = {
+    "kind": Spec(str),
+    "starts_at": Spec(str, pattern=STARTS_AT, pattern_help=STARTS_AT_HELP),
+    "duration_minutes": Spec(int),
+    "location": Spec(str),
+    "address": Spec(str),
+    "directions": Spec(str),
+    "clinician": Spec(str),
+    "phone": Spec(str),
+    "practice": Spec(str),
+}
+APPOINTMENT_FIELDS: dict[str, Spec] = {
+    "external_id": Spec(str, required=True),
+    "nhs_number": Spec(str),
+    "patient_external_id": Spec(str),
+    **CHANGE_FIELDS,
+    "kind": Spec(str, required=True),
+    "starts_at": Spec(str, required=True, pattern=STARTS_AT, pattern_help=STARTS_AT_HELP),
+}
+ATTENDANCE_FIELDS: dict[str, Spec] = {"attended": Spec(bool, required=True)}
+
+
+async def read_json(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise Problem(
+            415, "Unsupported Media Type", "send the body as JSON, Content-Type: application/json"
+        )
+    raw = await request.read()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise Problem(
+            400,
+            "Bad Request",
+            "the body is not JSON",
+            [FieldError("body", "not valid JSON (check quotes and commas)")],
+        ) from None
+
+
+def read_fields(body: Any, spec: Mapping[str, Spec]) -> tuple[dict[str, Any], list[FieldError]]:
+    """The fields that are there and of the right type, and what is wrong with the rest."""
+    if not isinstance(body, dict):
+        return {}, [FieldError("body", "send a JSON object with the fields of the record")]
+    values: dict[str, Any] = {}
+    wrong = [
+        FieldError(name[:100], "not a field of this record (see /api/v1/openapi.json)")
+        for name in body
+        if name not in spec
+    ]
+    for name, rule in spec.items():
+        if name not in body:
+            if rule.required:
+                wrong.append(FieldError(name, "required"))
+            continue
+        value = body[name]
+        # bool is a kind of int in Python, never in JSON.
+        if not isinstance(value, rule.kind) or (rule.kind is int and isinstance(value, bool)):
+            wrong.append(FieldError(name, f"must be {_TYPE_WORDS[rule.kind]}"))
+        elif rule.choices and value not in rule.choices:
+            wrong.append(FieldError(name, f"{value!r} is not one of {', '.join(rule.choices)}"))
+        elif rule.pattern and not rule.pattern.match(value):
+            wrong.append(FieldError(name, f"{value!r}: {rule.pattern_help}"))
+        else:
+            values[name] = value
+    return values, wrong
+
+
+def _patient_problems(values: Mapping[str, Any], today: date) -> list[FieldError]:
+    # Registration stops at the first wrong field; a sender wants them all in one answer.
+    checks: dict[str, Callable[[str], object]] = {
+        "external_id": enrolment.check_external_id,
+        "nhs_number": enrolment.check_nhs_number,
+        "name": enrolment.check_name,
+        "date_of_birth": lambda raw: enrolment.check_date_of_birth(raw, today),
+        "practice": enrolment.check_ods_code,
+        "timezone": enrolment.check_timezone,
+    }
+    wrong = []
+    for name, check in checks.items():
+        if name in values:
+            try:
+                check(values[name])
+            except InvalidField as problem:
+                wrong.append(FieldError(name, problem.message))
+    return wrong
+
+
+def _appointment_id(request: web.Request) -> int:
+    appointment_id = int(request.match_info["id"])
+    if not 1 <= appointment_id <= LARGEST_ID:
+        raise appointments.NotFound(appointment_id)
+    return appointment_id
+
+
+# Rendering -------------------------------------------------------------------------------
+
+
+def _time(value: datetime | None, zone: ZoneInfo) -> str | None:
+    """With its offset, in the clinic's local time."""
+    return value.astimezone(zone).isoformat(timespec="seconds") if value else None
+
+
+def _patient_json(person: Person, issued: IssuedCode, username: str | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": person.id,
+        "external_id": person.external_id,
+        "practice": person.practice_ods,
+        "language": person.language,
+        "timezone": person.timezone,
+        "status": person.status,
+    }
+    if issued.code is not None and issued.expires_at is not None:
+        body["code"] = issued.display
+        body["link"] = f"https://t.me/{username}?start={issued.code}" if username else None
+        body["code_expires_at"] = issued.expires_at.isoformat(timespec="seconds")
+    return body
+
+
+async def _appointment_json(
+    session: Any, appointment: Appointment, *, zone: ZoneInfo, now: datetime
+) -> dict[str, Any]:
+    assert appointment.id is not None
+    events = await appointments.history(session, appointment.id)
+    messages = await outbox.for_topic(session, appointments.topic(appointment.id))
+    person = await session.get(Person, appointment.person_id)
+    flags = await appointments.open_flags(session, appointment.person_id)
+    missed = await appointments.missed_count(session, appointment.person_id, now=now)
+    return {
+        "id": appointment.id,
+        "external_id": appointment.external_id,
+        "kind": appointment.kind,
+        "starts_at": _time(appointment.starts_at, zone),
+        "duration_minutes": appointment.duration_minutes,
+        "location": appointment.location,
+        "address": appointment.address,
+        "directions": appointment.directions,
+        "clinician": appointment.clinician,
+        "phone": appointment.phone,
+        "practice": appointment.practice_ods,
+        "status": appointment.status,
+        "answer": appointment.answer,
+        "answered_at": _time(appointment.answered_at, zone),
+        "events": [
+            {"event": event.event, "at": _time(event.at, zone), "by": event.actor}
+            for event in events
+        ],
+        "reminders": [
+            {
+                # Carers the patient invited get their own copies of the reminders.
+                "to": "patient" if message.person_id == appointment.person_id else "carer",
+                "template": message.template_key,
+                "due_at": _time(message.due_at, zone),
+                "status": message.status,
+                "sent_at": _time(message.sent_at, zone),
+            }
+            for message in messages
+        ],
+        "patient": {
+            "id": appointment.person_id,
+            "external_id": person.external_id if person else None,
+            "open_care_flags": [
+                {"kind": flag.kind, "detail": flag.detail, "raised_at": _time(flag.raised_at, zone)}
+                for flag in flags
+            ],
+            "missed_last_12_months": missed,
+        },
+    }
+
+
+# What the handlers share -----------------------------------------------------------------
+
+
+@dataclass
+class _Shared:
+    """Per-process things the handlers look up once."""
+
+    settings: Settings
+    plans: Plans | None
+    username: str | None = None
+    username_next_try: float = 0.0
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+    def reminder_plans(self) -> Plans:
+        if self.plans is None:
+            self.plans = load_plans(self.settings.plans_file)
+        return self.plans
+
+    async def bot_username(self) -> str | None:
+        """For enrolment links: the configured name, else Telegram's answer (asked once)."""
+        if self.settings.bot_username:
+            return self.settings.bot_username.lstrip("@")
+        if self.username or not self.settings.telegram_bot_token:
+            return self.username
+        async with self.lock:
+            if self.username is None and time.monotonic() >= self.username_next_try:
+                self.username = await _ask_telegram_username(self.settings)
+                self.username_next_try = time.monotonic() + USERNAME_RETRY_SECONDS
+        return self.username
+
+
+async def _ask_telegram_username(settings: Settings) -> str | None:
+    from telegram import Bot
+
+    bot = Bot(
+        settings.telegram_bot_token or "",
+        base_url=f"{settings.api_root}/bot",
+        base_file_url=f"{settings.api_root}/file/bot",
+    )
+    try:
+        async with bot:
+            return bot.username
+    except Exception as error:
+        log.warning("api: the bot's username is not known (%s)", type(error).__name__)
+        return None
+
+
+CTX_KEY: web.AppKey[AppContext] = web.AppKey("api_ctx", AppContext)
+SHARED_KEY: web.AppKey[_Shared] = web.AppKey("api_shared", _Shared)
+
+
+# Handlers --------------------------------------------------------------------------------
+
+
+@needs(api_keys.PATIENTS)
+async def save_patient(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    now = utcnow()
+    values, wrong = read_fields(await read_json(request), PATIENT_FIELDS)
+    wrong += _patient_problems(values, now.date())
+    if wrong:
+        raise unprocessable(wrong)
+    async with ctx.db.session() as session:
+        issued = await enrolment.register_patient(
+            session,
+            nhs_number_text=values["nhs_number"],
+            name=values["name"],
+            date_of_birth=values["date_of_birth"],
+            practice=values["practice"],
+            language=values["language"],
+            actor=caller.actor,
+            now=now,
+            valid_days=ctx.settings.enrolment_code_days,
+            timezone=ctx.settings.timezone,
+            external_id=values["external_id"],
+            patient_timezone=values.get("timezone"),
+            issue_code=values.get("issue_code", False),
+        )
+        person = await session.get(Person, issued.person_id)
+        assert person is not None
+    username = await shared.bot_username() if issued.code else None
+    return web.json_response(
+        _patient_json(person, issued, username), status=200 if issued.reissued else 201
+    )
+
+
+@needs(api_keys.APPOINTMENTS)
+async def save_appointment(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    values, wrong = read_fields(await read_json(request), APPOINTMENT_FIELDS)
+    if "nhs_number" not in values and "patient_external_id" not in values:
+        if not any(e.field in ("nhs_number", "patient_external_id") for e in wrong):
+            wrong.append(
+                FieldError("nhs_number", "give the patient's NHS number or patient_external_id")
+            )
+    if wrong:
+        raise unprocessable(wrong)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        outcome = await appointments.save(
+            session,
+            AppointmentRecord(**values),
+            plans=shared.reminder_plans(),
+            now=now,
+            actor=caller.actor,
+            source=caller.actor,
+            default_zone=ctx.settings.zone,
+        )
+        body = await _appointment_json(
+            session, outcome.appointment, zone=ctx.settings.zone, now=now
+        )
+    if not outcome.created:
+        return web.json_response(body)
+    return web.json_response(
+        body, status=201, headers={"Location": f"{PREFIX}/appointments/{body['id']}"}
+    )
+
+
+@needs(api_keys.APPOINTMENTS)
+async def get_appointment(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    appointment_id = _appointment_id(request)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        appointment = await appointments.get(session, appointment_id)
+        # Reading a patient's attendance and care flags is itself a thing to account for.
+        await audit.record(
+            session,
+            actor=caller.actor,
+            action="appointment.view",
+            person_id=appointment.person_id,
+            detail=f"appointment={appointment_id}",
+            at=now,
+        )
+        body = await _appointment_json(session, appointment, zone=ctx.settings.zone, now=now)
+    return web.json_response(body)
+
+
+@needs(api_keys.APPOINTMENTS)
+async def change_appointment(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    appointment_id = _appointment_id(request)
+    values, wrong = read_fields(await read_json(request), CHANGE_FIELDS)
+    if wrong:
+        raise unprocessable(wrong)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        appointment = await appointments.get(session, appointment_id)
+        if appointment.status != AppointmentStatus.BOOKED:
+            raise Problem(409, "Conflict", f"the appointment is {appointment.status}")
+        # The appointment as it is, with the fields sent laid over it: the service then sees a
+        # whole record, exactly as if the sender had sent it all again.
+        as_it_is = AppointmentRecord(
+            external_id=appointment.external_id,
+            kind=appointment.kind,
+            starts_at=appointment.starts_at,
+            duration_minutes=appointment.duration_minutes,
+            location=appointment.location,
+            address=appointment.address,
+            directions=appointment.directions,
+            clinician=appointment.clinician,
+            phone=appointment.phone,
+            practice=appointment.practice_ods,
+        )
+        outcome = await appointments.save(
+            session,
+            replace(as_it_is, **values),
+            plans=shared.reminder_plans(),
+            now=now,
+            actor=caller.actor,
+            source=caller.actor,
+            default_zone=ctx.settings.zone,
+        )
+        body = await _appointment_json(
+            session, outcome.appointment, zone=ctx.settings.zone, now=now
+        )
+    return web.json_response(body)
+
+
+@needs(api_keys.APPOINTMENTS)
+async def cancel_appointment(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    appointment_id = _appointment_id(request)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        appointment = await appointments.get(session, appointment_id)
+        # Cancelling twice (a retried request) is not an error: it is cancelled either way.
+        if appointment.status != AppointmentStatus.CANCELLED:
+            await appointments.cancel(session, appointment, now=now, actor=caller.actor)
+        body = await _appointment_json(session, appointment, zone=ctx.settings.zone, now=now)
+    return web.json_response(body)
+
+
+@needs(api_keys.APPOINTMENTS)
+async def mark_attendance(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    appointment_id = _appointment_id(request)
+    values, wrong = read_fields(await read_json(request), ATTENDANCE_FIELDS)
+    if wrong:
+        raise unprocessable(wrong)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        appointment = await appointments.get(session, appointment_id)
+        await appointments.mark_attendance(
+            session, appointment, attended=values["attended"], now=now, actor=caller.actor
+        )
+        body = await _appointment_json(session, appointment, zone=ctx.settings.zone, now=now)
+    return web.json_response(body)
+
+
+@functools.cache
+def openapi_text() -> str:
+    return json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
+
+
+async def openapi_document(_request: web.Request) -> web.Response:
+    return web.Response(text=openapi_text(), content_type="application/json")
+
+
+def build_api(ctx: AppContext) -> web.Application:
+    """The /api/v1 sub-application; its middleware makes every error problem+json."""
+    api = web.Application(middlewares=[problems])
+    api[CTX_KEY] = ctx
+    api[SHARED_KEY] = _Shared(settings=ctx.settings, plans=ctx.plans)
+    one = r"/appointments/{id:\d+}"
+    api.router.add_get("/openapi.json", openapi_document, allow_head=False)
+    api.router.add_post("/patients", save_patient)
+    api.router.add_post("/appointments", save_appointment)
+    api.router.add_get(one, get_appointment, allow_head=False)
+    api.router.add_patch(one, change_appointment)
+    api.router.add_delete(one, cancel_appointment)
+    api.router.add_post(one + "/attendance", mark_attendance)
+    return api
+
+
+def add_routes(app: web.Application, ctx: AppContext) -> None:
+    app.add_subapp(PREFIX, build_api(ctx))
