@@ -24,7 +24,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import appointment_messages, carer_messages, i18n, messages
+from bot import (
+    appointment_messages,
+    carer_messages,
+    health_check_messages,
+    i18n,
+    messages,
+    transition_messages,
+)
 from bot.context import AppContext
 from bot.db import Database
 from bot.models import Person, PersonStatus, Role
@@ -32,7 +39,16 @@ from bot.plans import load_plans
 from bot.services.safety import load_red_flag_rules
 from bot.settings import Settings
 from bot.web import build_web_app
-from handlers import account, appointments, carers, conversation, onboarding, practice
+from handlers import (
+    account,
+    appointments,
+    carers,
+    conversation,
+    health_checks,
+    onboarding,
+    practice,
+    transition,
+)
 from handlers.common import APP_KEY, set_chat_commands
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.jobs import build_scheduler
@@ -92,6 +108,8 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("forget", account.forget, filters=private),
             CommandHandler("stop", account.stop, filters=private),
             CommandHandler("carer", carers.carer_command, filters=private),
+            CommandHandler("healthcheck", health_checks.health_check_command, filters=private),
+            CommandHandler("ready", transition.ready_command, filters=private),
             CommandHandler("outbox", account.outbox_status, filters=private),
             # The one command for groups: a practice names its staff chat.
             CommandHandler(
@@ -104,6 +122,13 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CallbackQueryHandler(account.menu_pressed, pattern=f"^{messages.CB_MENU}"),
             CallbackQueryHandler(account.forget_answered, pattern=f"^{messages.CB_FORGET}"),
             CallbackQueryHandler(carers.carer_pressed, pattern=f"^{carer_messages.CB_CARER}"),
+            CallbackQueryHandler(
+                transition.transition_pressed, pattern=f"^{transition_messages.CB_TRANSITION}"
+            ),
+            CallbackQueryHandler(
+                health_checks.health_check_pressed,
+                pattern=f"^{health_check_messages.CB_HEALTH_CHECK}",
+            ),
             CallbackQueryHandler(
                 appointments.reminder_answered,
                 pattern=f"^{appointment_messages.CB_APPOINTMENT}",

@@ -183,7 +183,13 @@ def young_appointment_reminder(t: Translator, params: dict[str, Any], who: Recip
     if params.get("for_name"):
         lines.append(t._("👥 For <b>%(name)s</b>", name=params["for_name"]))
     first_name = (who.name.split() or [""])[0]
-    lines.append(t._("👋 Hi %(name)s! Your transition clinic is coming up.", name=first_name))
+    lines.append(
+        t._(
+            "👋 Hi %(name)s! Your %(what)s is coming up.",
+            name=first_name,
+            what=kind_name(t, params["kind"]),
+        )
+    )
     lines.extend(_details(t, params, who, young=True))
     lines.append("")
     lines.append(

@@ -221,6 +221,11 @@ def _check_plans(args: argparse.Namespace, settings: Settings) -> int:
             for event in events
         ]
         print(f"{kind.value}: {', '.join(rows) or 'no reminders'}")
+    rows = [
+        f"{event.offset:+d} {event.unit}" + (f" at {event.at:%H:%M}" if event.at else "")
+        for event in plans.health_check_invitations
+    ]
+    print(f"health_check_invitations: {', '.join(rows) or 'none'}")
     return 0
 
 

@@ -54,6 +54,7 @@ PERSON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("privacy", N_("What we keep and who sees it")),
     ("mydata", N_("A copy of your data")),
     ("carer", N_("Someone who helps you gets your reminders too")),
+    ("healthcheck", N_("Can I have a free NHS Health Check?")),
     ("stop", N_("Pause messages")),
     ("forget", N_("Erase your data")),
 )
@@ -149,6 +150,20 @@ def consent(t: Translator, path: JoinPath, role: Role | None) -> Reply:
                 "<b>Who sees it:</b> the person who invited you and their care team. Either of "
                 "you can end it at any time with /carer."
             ),
+        ]
+    elif path is JoinPath.CODE and role is Role.AT_RISK:
+        # Invited by a practice or council to an NHS Health Check.
+        lines += [
+            t._(
+                "Your GP practice invited you to a free NHS Health Check. diabridge sends you the "
+                "invitation, reminders and information, in your language."
+            ),
+            t._(
+                "<b>What we keep:</b> the details your practice gave us (your name, date of birth "
+                "and practice), your language, your Telegram account, and the messages we send "
+                "you."
+            ),
+            t._("<b>Who sees it:</b> staff at your GP practice. Nobody else."),
         ]
     elif path is JoinPath.CODE:
         lines += [
@@ -316,6 +331,7 @@ def help_text(t: Translator) -> Reply:
                 t._("/privacy – what we keep and who sees it"),
                 t._("/mydata – a copy of everything we keep about you"),
                 t._("/carer – someone who helps you gets your appointment reminders too"),
+                t._("/healthcheck – whether and when you can have a free NHS Health Check"),
                 t._("/stop – pause messages (send /start to switch them on again)"),
                 t._("/forget – erase your data"),
                 "",

@@ -295,3 +295,68 @@ class CarerLink(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     accepted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     removed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class HealthCheckStatus(StrEnum):
+    ASKING = "asking"  # a self-enrolled person is answering the questions
+    NOT_YET = "not_yet"  # under 40, or checked less than 5 years ago: reminded when due
+    INELIGIBLE = "ineligible"  # 75 or over, or a condition or statin that rules it out
+    INVITED = "invited"
+    BOOKED = "booked"
+    DONE = "done"
+    DECLINED = "declined"
+
+
+class HealthCheck(SQLModel, table=True):
+    """One person's NHS Health Check: the answers that decide it, and where it stands."""
+
+    __tablename__ = "health_check"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", unique=True)
+    source: str = Field(default="self", max_length=100)
+    priority: int = 0
+    status: str = Field(default=HealthCheckStatus.ASKING, max_length=12)
+    step: str | None = Field(default=None, max_length=20)
+    last_check_on: date | None = None
+    # "yes", "no" or "unsure", as the person answered; None until asked.
+    has_condition: str | None = Field(default=None, max_length=6)
+    takes_statin: str | None = Field(default=None, max_length=6)
+    reason: str | None = Field(default=None, max_length=20)
+    due_on: date | None = None
+    invited_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    answered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Transition(SQLModel, table=True):
+    """A young person moving from children's to adult diabetes services."""
+
+    __tablename__ = "transition"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", unique=True)
+    started_on: date
+    named_worker: str = Field(max_length=200)
+    # The named worker's own diabridge staff account, when they have one: alerts go there;
+    # otherwise to the practice's staff chat.
+    worker_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    active: bool = True
+    source: str = Field(default="", max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TransitionAnswer(SQLModel, table=True):
+    """A young person's latest answer to a readiness statement or a monthly check-in."""
+
+    __tablename__ = "transition_answer"
+    __table_args__ = (Index("ux_transition_answer", "person_id", "question", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    # A checklist statement's key, or "check_in:2026-12" for a month's check-in.
+    question: str = Field(max_length=40)
+    answer: str = Field(max_length=15)
+    answered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

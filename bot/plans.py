@@ -39,8 +39,15 @@ class ReminderButton(StrEnum):
     CANT_COME = "cant_come"
 
 
-# The templates a plan row may name; each is rendered at send time (bot/messages.py).
-REMINDER_TEMPLATES = frozenset({"appointment_reminder", "young_appointment_reminder"})
+# The templates a plan row may name; each is rendered at send time (bot/templates.py).
+REMINDER_TEMPLATES = frozenset(
+    {
+        "appointment_reminder",
+        "young_appointment_reminder",
+        "health_check_invitation",
+        "health_check_reminder",
+    }
+)
 
 Unit = Literal["minutes", "hours", "days", "weeks"]
 
@@ -107,6 +114,8 @@ class PlanFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     appointments: dict[AppointmentKind, tuple[PlanEvent, ...]]
+    # Relative to the day a person is invited: offset 0 is the invitation itself.
+    health_check_invitations: tuple[PlanEvent, ...]
 
     @model_validator(mode="after")
     def _every_kind_planned_once(self) -> PlanFile:
@@ -122,6 +131,7 @@ class PlanFile(BaseModel):
 class Plans:
     source: Path
     appointments: dict[AppointmentKind, tuple[PlanEvent, ...]]
+    health_check_invitations: tuple[PlanEvent, ...] = ()
 
     def for_kind(self, kind: str) -> tuple[PlanEvent, ...]:
         return self.appointments.get(AppointmentKind(kind), ())
@@ -179,15 +189,22 @@ def load_plans(source: Path | str | None = None) -> Plans:
         raise PlanFileError(
             path, _line_of(first["loc"], lines), f"{where}: {reason}" if where else reason
         ) from None
-    for kind, events in parsed.appointments.items():
+    sections: list[tuple[tuple[str, ...], tuple[PlanEvent, ...]]] = [
+        (("appointments", kind.value), events) for kind, events in parsed.appointments.items()
+    ]
+    sections.append((("health_check_invitations",), parsed.health_check_invitations))
+    for where, events in sections:
         seen: set[str] = set()
         for index, event in enumerate(events):
             if event.key in seen:
                 raise PlanFileError(
                     path,
-                    _line_of(("appointments", kind.value, index), lines),
-                    f"appointments.{kind.value}.{index}: "
-                    f"two reminders at {event.offset} {event.unit}",
+                    _line_of((*where, index), lines),
+                    f"{'.'.join(where)}.{index}: two reminders at {event.offset} {event.unit}",
                 )
             seen.add(event.key)
-    return Plans(source=path, appointments=dict(parsed.appointments))
+    return Plans(
+        source=path,
+        appointments=dict(parsed.appointments),
+        health_check_invitations=parsed.health_check_invitations,
+    )

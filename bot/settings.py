@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     quiet_hours: str = Field("21:00-08:00", validation_alias=_env("DIABRIDGE_QUIET_HOURS"))
     enrolment_code_days: int = Field(14, validation_alias=_env("DIABRIDGE_ENROLMENT_CODE_DAYS"))
     locales_dir: Path = Field(REPO_ROOT / "locales", validation_alias=_env("DIABRIDGE_LOCALES_DIR"))
+    health_check_invites_per_day: int = Field(
+        200, validation_alias=_env("DIABRIDGE_HEALTH_CHECK_INVITES_PER_DAY"), ge=1
+    )
     plans_file: Path = Field(
         REPO_ROOT / "content" / "plans.yaml", validation_alias=_env("DIABRIDGE_PLANS_FILE")
     )

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from bot import appointment_messages, carer_messages, messages
+from bot import (
+    appointment_messages,
+    carer_messages,
+    health_check_messages,
+    messages,
+    transition_messages,
+)
 from bot.messages import OutboxTemplate
 
 OUTBOX_TEMPLATES: dict[str, OutboxTemplate] = {
     **messages.OUTBOX_TEMPLATES,
     **appointment_messages.OUTBOX_TEMPLATES,
     **carer_messages.OUTBOX_TEMPLATES,
+    **health_check_messages.OUTBOX_TEMPLATES,
+    **transition_messages.OUTBOX_TEMPLATES,
 }

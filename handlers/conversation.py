@@ -11,9 +11,10 @@ from telegram.ext import ContextTypes
 
 from bot import messages, metrics
 from bot.i18n import in_every_language, normalise_language, translator
-from bot.services import account, audit, enrolment, practices
+from bot.services import account, audit, enrolment, health_checks, practices
 from bot.services.enrolment import Step
 from bot.services.safety import detect_red_flag
+from handlers import health_checks as health_check_handlers
 from handlers.common import app, now, send
 from handlers.onboarding import code_typed
 
@@ -65,7 +66,11 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     async with app(context).db.session() as session:
         person = await account.person_for_telegram(session, user.id)
         view = None if person else await enrolment.current_session(session, user.id)
-    if person is not None:
+        check = await health_checks.for_person(session, person.id) if person and person.id else None
+    if person is not None and health_check_handlers.waits_for_typing(check):
+        assert check is not None
+        await health_check_handlers.typed_answer(update, context, person, check)
+    elif person is not None:
         t = translator(person.language)
         await send(update, messages.not_understood(t, person.role), t)
     elif view is not None and view.step is Step.ENTER_CODE:

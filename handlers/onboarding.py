@@ -11,7 +11,7 @@ from bot.context import AppContext
 from bot.i18n import normalise_language, translator
 from bot.models import Person, Role
 from bot.render import Reply
-from bot.services import account, carers, enrolment
+from bot.services import account, carers, enrolment, health_checks
 from bot.services.enrolment import CodeRefused, JoinPath, SessionView, Step
 from handlers.common import app, now, replace, send, set_chat_commands
 
@@ -185,6 +185,11 @@ async def consent_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                 await account.queue_welcome_followup(session, outcome.person, now())
                 if outcome.person.role == Role.CARER:
                     helped = await carers.on_joined(
+                        session, outcome.person, now=now(), plans=ctx.reminder_plans()
+                    )
+                elif outcome.person.role == Role.AT_RISK:
+                    # Invited with a practice's cohort: their Health Check invitation follows.
+                    await health_checks.on_joined(
                         session, outcome.person, now=now(), plans=ctx.reminder_plans()
                     )
     if view is None or view.language is None or outcome is None:

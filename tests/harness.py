@@ -58,6 +58,7 @@ TEST_NAMES = {
     "sam",
     "transition",
     "worker",
+    "jones",
 }
 
 

@@ -365,8 +365,13 @@ async def test_a_young_person_gets_the_transition_wording(bot: BotUnderTest, lan
     await dispatch_at(bot, local(2026, 11, 13, 16, 30))
     t = translator(language)
     reminder = bot.said_to(user.user_id)[-2]
-    assert t._("👋 Hi %(name)s! Your transition clinic is coming up.", name="Amy") in (
-        reminder.text
+    assert (
+        t._(
+            "👋 Hi %(name)s! Your %(what)s is coming up.",
+            name="Amy",
+            what=t._("transition clinic appointment"),
+        )
+        in reminder.text
     )
     assert t._("annual diabetes review") not in reminder.text
     assert button_texts(bot.fake, reminder) == [

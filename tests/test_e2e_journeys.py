@@ -95,6 +95,7 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
         "privacy",
         "mydata",
         "carer",
+        "healthcheck",
         "stop",
         "forget",
     ]

@@ -21,6 +21,7 @@ def plan_file(tmp_path: Path, annual_review_rows: str, *, other_kinds: bool = Tr
         lines += [
             f"  {kind.value}: []" for kind in AppointmentKind if kind.value != "annual_review"
         ]
+    lines.append("health_check_invitations: []")
     path = tmp_path / "plans.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -112,6 +113,15 @@ def test_diabridge_run_refuses_to_start_with_a_broken_plan(tmp_path, monkeypatch
     assert main(["run"]) == 2
     assert f"{broken}, line 3" in capsys.readouterr().err
     assert not (tmp_path / "x.db").exists()
+
+
+def test_health_check_invitations_are_planned_from_the_day_of_invitation():
+    invitation, *reminders = load_plans().health_check_invitations
+    assert (invitation.offset, invitation.template) == (0, "health_check_invitation")
+    assert [(r.offset, r.unit, r.at) for r in reminders] == [
+        (14, "days", time(10, 0)),
+        (28, "days", time(10, 0)),
+    ]
 
 
 def test_plans_check_lists_the_reminders(capsys):

@@ -18,13 +18,17 @@ from bot.models import (
     CodeAttempt,
     EnrolmentCode,
     EnrolmentSession,
+    HealthCheck,
     OutboxMessage,
     Person,
     PersonStatus,
     Practice,
     Priority,
+    Transition,
+    TransitionAnswer,
 )
 from bot.services import audit, outbox
+from bot.services.staff_notices import person_topic
 
 WELCOME_FOLLOWUP_HOUR = 10
 
@@ -115,11 +119,6 @@ def _iso(value: Any) -> Any:
     return value.isoformat() if hasattr(value, "isoformat") else value
 
 
-def person_topic(person_id: int) -> str:
-    """The outbox topic of messages to staff about a person (they name the person)."""
-    return f"person:{person_id}"
-
-
 async def export_personal_data(session: AsyncSession, person: Person, now: datetime) -> dict:
     """Everything stored about this person, for /mydata (UK GDPR right of access)."""
     assert person.id is not None
@@ -155,6 +154,17 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
     ).all():
         history.setdefault(event.appointment_id, []).append(event)
     flags = (await session.exec(select(CareFlag).where(col(CareFlag.person_id) == person.id))).all()
+    health_check = (
+        await session.exec(select(HealthCheck).where(col(HealthCheck.person_id) == person.id))
+    ).one_or_none()
+    programme = (
+        await session.exec(select(Transition).where(col(Transition.person_id) == person.id))
+    ).one_or_none()
+    transition_answers = (
+        await session.exec(
+            select(TransitionAnswer).where(col(TransitionAnswer.person_id) == person.id)
+        )
+    ).all()
     await audit.record(
         session,
         actor=audit.person_actor(person.id),
@@ -209,6 +219,31 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             }
             for a in appointment_rows
         ],
+        "nhs_health_check": (
+            {
+                "status": health_check.status,
+                "last_check_on": _iso(health_check.last_check_on),
+                "has_a_listed_condition": health_check.has_condition,
+                "takes_a_statin": health_check.takes_statin,
+                "due_on": _iso(health_check.due_on),
+                "answered_at": _iso(health_check.answered_at),
+            }
+            if health_check
+            else None
+        ),
+        "transition_programme": (
+            {
+                "started_on": _iso(programme.started_on),
+                "named_worker": programme.named_worker,
+                "active": programme.active,
+                "answers": {
+                    a.question: {"answer": a.answer, "at": _iso(a.answered_at)}
+                    for a in transition_answers
+                },
+            }
+            if programme
+            else None
+        ),
         "care_team_flags": [
             {"kind": f.kind, "raised_at": _iso(f.raised_at), "resolved_at": _iso(f.resolved_at)}
             for f in flags
@@ -247,6 +282,10 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
     await session.exec(  # type: ignore[call-overload]
         delete(CareFlag).where(col(CareFlag.person_id) == person_id)
     )
+    for table in (HealthCheck, Transition, TransitionAnswer):
+        await session.exec(  # type: ignore[call-overload]
+            delete(table).where(col(table.person_id) == person_id)
+        )
     await session.exec(  # type: ignore[call-overload]
         delete(EnrolmentCode).where(col(EnrolmentCode.person_id) == person_id)
     )

@@ -18,7 +18,6 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import (
-    STAFF_ROLES,
     Appointment,
     AppointmentAnswer,
     AppointmentEvent,
@@ -31,8 +30,9 @@ from bot.models import (
     Priority,
 )
 from bot.plans import AppointmentKind, Plans
-from bot.services import account, audit, outbox
+from bot.services import audit, outbox, staff_notices
 from bot.services.enrolment import InvalidField, check_ods_code
+from bot.services.staff_notices import tell_practice
 
 MISSED_FLAG = "missed_appointments"
 MISSED_WINDOW = timedelta(days=365)
@@ -376,6 +376,9 @@ async def plan_reminders(
     person = await session.get(Person, appointment.person_id)
     if person is None:
         return 0
+    # A young person in the transition programme gets the young wording for every kind; a
+    # carer's copy keeps the adult wording.
+    young = await staff_notices.in_transition(session, person.id or 0)
     queued = 0
     for recipient, patient in await recipients(session, person):
         zone = ZoneInfo(recipient.timezone)
@@ -395,9 +398,12 @@ async def plan_reminders(
             }
             if recipient.id != patient.id:
                 params["for_name"] = patient.display_name
+            template = event.template
+            if young and recipient.id == patient.id and template == "appointment_reminder":
+                template = "young_appointment_reminder"
             if await outbox.queue(
                 session,
-                template_key=event.template,
+                template_key=template,
                 dedupe_key=f"appt:{appointment.id}:r{appointment.revision}:{event.key}:{recipient.id}",
                 due_at=due,
                 priority=Priority.REMINDER,
@@ -420,64 +426,6 @@ class AnswerOutcome:
     already: bool  # the same answer was given before: nothing new was sent to the clinic
     clinic_told: bool
     practice_phone: str
-
-
-async def _staff_chats(
-    session: AsyncSession, practice_ods: str | None
-) -> tuple[list[int], list[int]]:
-    """Where a practice hears about its patients: its staff group, or else its staff directly."""
-    if not practice_ods:
-        return [], []
-    practice = await session.get(Practice, practice_ods)
-    if practice is not None and practice.staff_chat_id:
-        return [practice.staff_chat_id], []
-    staff = (
-        await session.exec(
-            select(Person.id).where(
-                col(Person.practice_ods) == practice_ods,
-                col(Person.role).in_([role.value for role in STAFF_ROLES]),
-                col(Person.status) == PersonStatus.ACTIVE,
-            )
-        )
-    ).all()
-    return [], [person_id for person_id in staff if person_id is not None]
-
-
-async def tell_practice(
-    session: AsyncSession,
-    practice_ods: str | None,
-    *,
-    template_key: str,
-    dedupe_key: str,
-    params: dict[str, Any],
-    now: datetime,
-) -> bool:
-    chats, people = await _staff_chats(session, practice_ods)
-    about = account.person_topic(int(params["person_id"]))
-    for chat_id in chats:
-        await outbox.queue(
-            session,
-            template_key=template_key,
-            dedupe_key=f"{dedupe_key}:chat:{chat_id}",
-            due_at=now,
-            priority=Priority.REMINDER,
-            params=params,
-            chat_id=chat_id,
-            chat_language="en",
-            topic=about,
-        )
-    for person_id in people:
-        await outbox.queue(
-            session,
-            template_key=template_key,
-            dedupe_key=f"{dedupe_key}:staff:{person_id}",
-            due_at=now,
-            priority=Priority.REMINDER,
-            params=params,
-            person_id=person_id,
-            topic=about,
-        )
-    return bool(chats or people)
 
 
 async def _practice_phone(session: AsyncSession, appointment: Appointment) -> str:
@@ -591,6 +539,7 @@ async def mark_attendance(
     if attended:
         return outcome
     assert appointment.id is not None
+    await staff_notices.missed_transition_clinic(session, appointment, now=now)
     await outbox.queue(
         session,
         template_key="appointment_missed",
