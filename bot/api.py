@@ -1,10 +1,11 @@
 """The integration API under /api/v1: JSON in and out, bearer API keys, problem+json errors.
 
-A practice or hospital system sends its patients and appointments here. The contract is
-`bot/openapi.yaml` (served at /api/v1/openapi.json); the tests hold every request and answer
-to it. Handlers parse the body, call the service, and render the answer; the services do the
-work and write the audit trail (actor `api:<key name>`). Nothing here logs a request body: it
-carries NHS numbers.
+A practice or hospital system sends its patients and appointments here, puts young people in
+the transition programme, and a council or practice sends NHS Health Check cohorts. The
+contract is `bot/openapi.yaml` (served at /api/v1/openapi.json); the tests hold every request
+and answer to it. Handlers parse the body, call the service, and render the answer; the
+services do the work and write the audit trail (actor `api:<key name>`). Nothing here logs a
+request body: it carries NHS numbers and names.
 """
 
 from __future__ import annotations
@@ -25,14 +26,26 @@ from zoneinfo import ZoneInfo
 import yaml
 from aiohttp import web
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.context import AppContext
 from bot.i18n import LANGUAGES
-from bot.models import Appointment, AppointmentStatus, Person, utcnow
+from bot.models import (
+    Appointment,
+    AppointmentStatus,
+    OutboxStatus,
+    Person,
+    Role,
+    Transition,
+    utcnow,
+)
 from bot.plans import Plans, load_plans
-from bot.services import api_keys, appointments, audit, enrolment, outbox
+from bot.services import api_keys, appointments, audit, enrolment, health_checks, outbox
+from bot.services import transition as transitions
 from bot.services.appointments import AppointmentRecord, InvalidRecord
 from bot.services.enrolment import InvalidField, IssuedCode
+from bot.services.health_checks import CohortRecord, InvalidCohortRecord
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -44,6 +57,18 @@ PROBLEM_JSON = "application/problem+json"
 LARGEST_ID = 2**31 - 1
 # Retry asking Telegram for the bot's username at most this often when it does not answer.
 USERNAME_RETRY_SECONDS = 300.0
+# A cohort of 10,000 people is about 1.5 MB of JSON, more than the server's usual 1 MiB body;
+# its call alone takes up to this much (room for long names and ids).
+MOST_PEOPLE_PER_COHORT = 10_000
+COHORT_MAX_BYTES = 8 * 1024 * 1024
+# A batch that is wrong throughout would otherwise answer with tens of thousands of errors.
+MOST_ERRORS_LISTED = 1_000
+# The cohort's name is kept as `cohort:<source>` in a 100-character column.
+SOURCE_MAX_LENGTH = 60
+# Patients who can be in the transition programme; an at-risk person from a cohort cannot.
+PATIENT_ROLES = frozenset({Role.PATIENT, Role.YOUNG_PERSON})
+# The outbox template of the monthly check-in, as bot/services/transition.py queues it.
+CHECK_IN_TEMPLATE = "transition_check_in"
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -91,12 +116,10 @@ class Problem(Exception):
 
 
 def unprocessable(errors: list[FieldError]) -> Problem:
-    return Problem(
-        422,
-        "Unprocessable Content",
-        f"{len(errors)} field{'s' if len(errors) != 1 else ''} to put right; see errors",
-        errors,
-    )
+    detail = f"{len(errors)} field{'s' if len(errors) != 1 else ''} to put right; see errors"
+    if len(errors) > MOST_ERRORS_LISTED:
+        detail += f" (the first {MOST_ERRORS_LISTED} are listed)"
+    return Problem(422, "Unprocessable Content", detail, errors[:MOST_ERRORS_LISTED])
 
 
 # Registration's checks name the command-line flag (--dob); the API names the JSON field.
@@ -117,6 +140,13 @@ async def problems(request: web.Request, handler: Route) -> web.StreamResponse:
     except InvalidRecord as error:
         return unprocessable(
             [FieldError(json_field(p.field), p.message) for p in error.problems]
+        ).response()
+    except InvalidCohortRecord as error:
+        # The service stops at the first person it cannot take and says which one it was.
+        index = getattr(error, "index", None)
+        where = "people" if index is None else f"people[{index}]"
+        return unprocessable(
+            [FieldError(f"{where}.{p.field}", p.message) for p in error.problems]
         ).response()
     except InvalidField as error:
         if error.field == "status":
@@ -219,9 +249,18 @@ class Spec:
     choices: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     pattern_help: str = ""
+    nullable: bool = False  # null is taken, and means "not known"
+    bounds: tuple[int, int] | None = None  # the least and most a whole number may be
 
 
-_TYPE_WORDS = {str: "a string", int: "a whole number", bool: "true or false"}
+_TYPE_WORDS = {
+    str: "a string",
+    int: "a whole number",
+    bool: "true or false",
+    list: "a list",
+}
+DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+DATE_HELP = "write a date as YYYY-MM-DD, e.g. 2026-12-01"
 STARTS_AT = re.compile(
     r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$"
 )
@@ -257,14 +296,40 @@ APPOINTMENT_FIELDS: dict[str, Spec] = {
     "starts_at": Spec(str, required=True, pattern=STARTS_AT, pattern_help=STARTS_AT_HELP),
 }
 ATTENDANCE_FIELDS: dict[str, Spec] = {"attended": Spec(bool, required=True)}
+COHORT_FIELDS: dict[str, Spec] = {
+    "source": Spec(str, required=True),
+    "people": Spec(list, required=True),
+}
+COHORT_PERSON_FIELDS: dict[str, Spec] = {
+    "external_id": Spec(str, required=True),
+    "name": Spec(str, required=True),
+    "date_of_birth": Spec(str, required=True, pattern=DATE, pattern_help=DATE_HELP),
+    "practice": Spec(str, required=True),
+    "language": Spec(str, choices=LANGUAGES),
+    "last_check_on": Spec(str, nullable=True, pattern=DATE, pattern_help=DATE_HELP),
+    "priority": Spec(int, bounds=(0, 9)),
+}
+TRANSITION_FIELDS: dict[str, Spec] = {
+    "started_on": Spec(str, required=True, pattern=DATE, pattern_help=DATE_HELP),
+    "named_worker": Spec(str, required=True),
+    "named_worker_id": Spec(int, nullable=True, bounds=(1, LARGEST_ID)),
+}
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_json(request: web.Request, *, max_bytes: int | None = None) -> Any:
+    """The JSON body; `max_bytes` lets one call take more than the server's usual limit."""
     if request.content_type != "application/json":
         raise Problem(
             415, "Unsupported Media Type", "send the body as JSON, Content-Type: application/json"
         )
-    raw = await request.read()
+    if max_bytes is not None:
+        request = request.clone(client_max_size=max_bytes)
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise Problem(
+            413, "Content Too Large", "the body is larger than this call takes; send less at once"
+        ) from None
     try:
         return json.loads(raw)
     except ValueError:
@@ -292,36 +357,158 @@ def read_fields(body: Any, spec: Mapping[str, Spec]) -> tuple[dict[str, Any], li
                 wrong.append(FieldError(name, "required"))
             continue
         value = body[name]
+        if value is None and rule.nullable:
+            values[name] = None
         # bool is a kind of int in Python, never in JSON.
-        if not isinstance(value, rule.kind) or (rule.kind is int and isinstance(value, bool)):
+        elif not isinstance(value, rule.kind) or (rule.kind is int and isinstance(value, bool)):
             wrong.append(FieldError(name, f"must be {_TYPE_WORDS[rule.kind]}"))
         elif rule.choices and value not in rule.choices:
             wrong.append(FieldError(name, f"{value!r} is not one of {', '.join(rule.choices)}"))
         elif rule.pattern and not rule.pattern.match(value):
             wrong.append(FieldError(name, f"{value!r}: {rule.pattern_help}"))
+        elif rule.bounds and not rule.bounds[0] <= value <= rule.bounds[1]:
+            least, most = rule.bounds
+            wrong.append(FieldError(name, f"must be a whole number from {least} to {most}"))
         else:
             values[name] = value
     return values, wrong
 
 
-def _patient_problems(values: Mapping[str, Any], today: date) -> list[FieldError]:
-    # Registration stops at the first wrong field; a sender wants them all in one answer.
-    checks: dict[str, Callable[[str], object]] = {
-        "external_id": enrolment.check_external_id,
-        "nhs_number": enrolment.check_nhs_number,
-        "name": enrolment.check_name,
-        "date_of_birth": lambda raw: enrolment.check_date_of_birth(raw, today),
-        "practice": enrolment.check_ods_code,
-        "timezone": enrolment.check_timezone,
-    }
+def _value_problems(
+    values: Mapping[str, Any], checks: Mapping[str, Callable[[str], object]]
+) -> list[FieldError]:
+    # The services stop at the first wrong field; a sender wants them all in one answer.
     wrong = []
     for name, check in checks.items():
-        if name in values:
+        if values.get(name) is not None:
             try:
                 check(values[name])
             except InvalidField as problem:
                 wrong.append(FieldError(name, problem.message))
     return wrong
+
+
+def _patient_problems(values: Mapping[str, Any], today: date) -> list[FieldError]:
+    return _value_problems(
+        values,
+        {
+            "external_id": enrolment.check_external_id,
+            "nhs_number": enrolment.check_nhs_number,
+            "name": enrolment.check_name,
+            "date_of_birth": lambda raw: enrolment.check_date_of_birth(raw, today),
+            "practice": enrolment.check_ods_code,
+            "timezone": enrolment.check_timezone,
+        },
+    )
+
+
+def _a_date(name: str, raw: str, *, not_after: date | None = None) -> date:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise InvalidField(name, f"{raw!r} is not a date in the calendar") from None
+    if not_after is not None and day > not_after:
+        raise InvalidField(name, "the date is in the future")
+    return day
+
+
+@dataclass
+class Cohort:
+    source: str
+    records: list[CohortRecord]
+
+
+def _read_cohort(body: Any, today: date) -> tuple[Cohort, list[FieldError]]:
+    """The cohort, and every problem of every person in it, each named `people[i].field`.
+
+    All or nothing: one wrong person stops the batch, so the sender is told of them all at
+    once rather than one per attempt. The age rule is the service's, and it answers for the
+    first person it refuses."""
+    values, wrong = read_fields(body, COHORT_FIELDS)
+    source = values.get("source", "").strip()
+    if "source" in values and not 0 < len(source) <= SOURCE_MAX_LENGTH:
+        wrong.append(FieldError("source", f"name the batch in 1 to {SOURCE_MAX_LENGTH} characters"))
+    people: list[Any] = values.get("people", [])
+    if "people" in values and not people:
+        wrong.append(FieldError("people", "the list is empty: send at least one person"))
+    if len(people) > MOST_PEOPLE_PER_COHORT:
+        wrong.append(
+            FieldError(
+                "people",
+                f"{len(people)} people: send at most {MOST_PEOPLE_PER_COHORT} in one call "
+                "and the rest in another",
+            )
+        )
+        return Cohort(source, []), wrong
+    records: list[CohortRecord] = []
+    first_sent: dict[str, int] = {}
+    for index, item in enumerate(people):
+        where = f"people[{index}]"
+        if not isinstance(item, dict):
+            wrong.append(FieldError(where, "send each person as a JSON object"))
+            continue
+        fields, problems = read_fields(item, COHORT_PERSON_FIELDS)
+        problems += _value_problems(
+            fields,
+            {
+                "external_id": enrolment.check_external_id,
+                "name": enrolment.check_name,
+                "date_of_birth": lambda raw: enrolment.check_date_of_birth(raw, today),
+                "practice": enrolment.check_ods_code,
+                "last_check_on": lambda raw: _a_date("last_check_on", raw, not_after=today),
+            },
+        )
+        # Twice in one batch would be one person given two invitation days.
+        external_id = str(fields.get("external_id", "")).strip()
+        if external_id and first_sent.setdefault(external_id, index) != index:
+            problems.append(
+                FieldError(
+                    "external_id",
+                    f"sent already as people[{first_sent[external_id]}]; send each person once",
+                )
+            )
+        wrong += [FieldError(f"{where}.{p.field}", p.message) for p in problems]
+        if not problems:
+            records.append(CohortRecord(**fields))
+    return Cohort(source, records), wrong
+
+
+async def _ids_of_others(session: AsyncSession, records: list[CohortRecord]) -> set[str]:
+    """The cohort's external_ids that already name someone not in a cohort (a patient, a
+    carer): the service refuses them mid-batch without saying which person it was on."""
+    wanted = [record.external_id.strip() for record in records]
+    taken: set[str] = set()
+    # In slices: a database takes only so many parameters in one statement.
+    for start in range(0, len(wanted), 1000):
+        taken.update(
+            (
+                await session.exec(
+                    select(Person.external_id).where(
+                        col(Person.external_id).in_(wanted[start : start + 1000]),
+                        col(Person.role) != Role.AT_RISK,
+                    )
+                )
+            ).all()
+        )
+    return taken
+
+
+async def _patient(session: AsyncSession, request: web.Request) -> Person:
+    """The patient the sender knows by the `external_id` in the address."""
+    external_id = request.match_info["external_id"]
+    person = (
+        await session.exec(select(Person).where(col(Person.external_id) == external_id))
+    ).one_or_none()
+    if person is None or Role(person.role) not in PATIENT_ROLES:
+        raise Problem(404, "Not Found", "no patient has this external_id")
+    return person
+
+
+async def _programme(session: AsyncSession, person: Person) -> Transition | None:
+    """The patient's transition programme, running or ended."""
+    return (
+        await session.exec(select(Transition).where(col(Transition.person_id) == person.id))
+    ).one_or_none()
 
 
 def _appointment_id(request: web.Request) -> int:
@@ -339,6 +526,18 @@ def _time(value: datetime | None, zone: ZoneInfo) -> str | None:
     return value.astimezone(zone).isoformat(timespec="seconds") if value else None
 
 
+def _code_json(issued: IssuedCode, username: str | None) -> dict[str, Any]:
+    """The enrolment code to send the person, the link that opens the bot with it, and when
+    it stops working; all null when no code was made."""
+    if issued.code is None or issued.expires_at is None:
+        return {"code": None, "link": None, "code_expires_at": None}
+    return {
+        "code": issued.display,
+        "link": f"https://t.me/{username}?start={issued.code}" if username else None,
+        "code_expires_at": issued.expires_at.isoformat(timespec="seconds"),
+    }
+
+
 def _patient_json(person: Person, issued: IssuedCode, username: str | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": person.id,
@@ -348,11 +547,82 @@ def _patient_json(person: Person, issued: IssuedCode, username: str | None) -> d
         "timezone": person.timezone,
         "status": person.status,
     }
+    # A patient sent again without issue_code keeps their code: the answer has none.
     if issued.code is not None and issued.expires_at is not None:
-        body["code"] = issued.display
-        body["link"] = f"https://t.me/{username}?start={issued.code}" if username else None
-        body["code_expires_at"] = issued.expires_at.isoformat(timespec="seconds")
+        body.update(_code_json(issued, username))
     return body
+
+
+def _day(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _cohort_person_json(entry: health_checks.CohortEntry, username: str | None) -> dict[str, Any]:
+    assert entry.person.id is not None
+    issued = IssuedCode(
+        code=entry.code,
+        person_id=entry.person.id,
+        expires_at=entry.code_expires_at,
+        reissued=not entry.created,
+    )
+    return {
+        "id": entry.person.id,
+        "external_id": entry.person.external_id,
+        "created": entry.created,
+        "status": entry.check.status,
+        "invite_on": _day(entry.invite_on),
+        "due_on": _day(entry.check.due_on),
+        **_code_json(issued, username),
+    }
+
+
+async def _transition_json(
+    session: AsyncSession, person: Person, programme: Transition
+) -> dict[str, Any]:
+    messages = await outbox.for_topic(session, transitions.topic(programme))
+    return {
+        "patient_id": person.id,
+        "external_id": person.external_id,
+        "started_on": programme.started_on.isoformat(),
+        "named_worker": programme.named_worker,
+        "named_worker_id": programme.worker_id,
+        "active": programme.active,
+        "check_ins_planned": sum(
+            message.template_key == CHECK_IN_TEMPLATE and message.status == OutboxStatus.PENDING
+            for message in messages
+        ),
+    }
+
+
+async def _readiness_json(session: AsyncSession, person: Person) -> dict[str, Any]:
+    """The young person's answers to the readiness checklist and the monthly check-ins."""
+    assert person.id is not None
+    given = await transitions.answers(session, person.id)
+    check_ins = sorted(
+        (question.removeprefix("check_in:"), answer)
+        for question, answer in given.items()
+        if question.startswith("check_in:")
+    )
+    return {
+        "readiness": {
+            "answered": sum(key in given for key in transitions.STATEMENT_KEYS),
+            "total": len(transitions.STATEMENT_KEYS),
+            "areas": [
+                {
+                    "area": area.area.value,
+                    "ready": area.ready,
+                    "getting_there": area.getting_there,
+                    "total": area.total,
+                }
+                for area in transitions.progress(given)
+            ],
+            "statements": [
+                {"statement": key, "area": area.value, "answer": given.get(key)}
+                for area, key in transitions.CHECKLIST
+            ],
+        },
+        "check_ins": [{"month": month, "answer": answer} for month, answer in check_ins],
+    }
 
 
 async def _appointment_json(
@@ -616,6 +886,131 @@ async def mark_attendance(request: web.Request, caller: Caller) -> web.Response:
     return web.json_response(body)
 
 
+@needs(api_keys.HEALTH_CHECKS)
+async def import_cohort(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    body = await read_json(request, max_bytes=COHORT_MAX_BYTES)
+    now = utcnow()
+    # The service's day: the deployment's, so "today" is the same on both sides of midnight UTC.
+    today = now.astimezone(ctx.settings.zone).date()
+    cohort, wrong = _read_cohort(body, today)
+    if wrong:
+        raise unprocessable(wrong)
+    async with ctx.db.session() as session:
+        taken = await _ids_of_others(session, cohort.records)
+        if taken:
+            raise unprocessable(
+                [
+                    FieldError(
+                        f"people[{index}].external_id",
+                        "this id belongs to someone who is not in a cohort (a patient or carer)",
+                    )
+                    for index, record in enumerate(cohort.records)
+                    if record.external_id.strip() in taken
+                ]
+            )
+        entries = await health_checks.import_cohort(
+            session,
+            cohort.records,
+            source=cohort.source,
+            actor=caller.actor,
+            now=now,
+            plans=shared.reminder_plans(),
+            per_day=ctx.settings.health_check_invites_per_day,
+            timezone=ctx.settings.timezone,
+            valid_days=ctx.settings.enrolment_code_days,
+        )
+    username = await shared.bot_username() if any(entry.code for entry in entries) else None
+    return web.json_response(
+        {
+            "source": cohort.source,
+            "people": [_cohort_person_json(entry, username) for entry in entries],
+        }
+    )
+
+
+@needs(api_keys.PATIENTS)
+async def put_transition(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    values, wrong = read_fields(await read_json(request), TRANSITION_FIELDS)
+    if "started_on" in values:
+        wrong += _value_problems(values, {"started_on": lambda raw: _a_date("started_on", raw)})
+    if wrong:
+        raise unprocessable(wrong)
+    now = utcnow()
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        try:
+            programme = await transitions.enrol(
+                session,
+                person,
+                started_on=date.fromisoformat(values["started_on"]),
+                named_worker=values["named_worker"],
+                worker_id=values.get("named_worker_id"),
+                actor=caller.actor,
+                source=caller.actor,
+                now=now,
+                plans=shared.reminder_plans(),
+            )
+        except InvalidRecord as error:
+            # The service reports the age on the NHS number (how it finds the patient from a
+            # CSV); here the patient is in the address, and the age comes from the birth date.
+            raise unprocessable(
+                [
+                    FieldError(
+                        "date_of_birth" if p.field == "nhs_number" else json_field(p.field),
+                        p.message,
+                    )
+                    for p in error.problems
+                ]
+            ) from None
+        body = await _transition_json(session, person, programme)
+    return web.json_response(body)
+
+
+@needs(api_keys.PATIENTS)
+async def get_transition(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        programme = await _programme(session, person)
+        if programme is None:
+            raise Problem(404, "Not Found", "this patient has not been in the transition programme")
+        # A young person's own answers about how ready they feel: reading them is accounted for.
+        await audit.record(
+            session,
+            actor=caller.actor,
+            action="transition.view",
+            person_id=person.id,
+            detail=f"transition={programme.id}",
+            at=now,
+        )
+        body = await _transition_json(session, person, programme)
+        body.update(await _readiness_json(session, person))
+    return web.json_response(body)
+
+
+@needs(api_keys.PATIENTS)
+async def end_transition(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    now = utcnow()
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        ended = await transitions.end(
+            session, person, actor=caller.actor, now=now, plans=shared.reminder_plans()
+        )
+        programme = await _programme(session, person)
+        if not ended or programme is None:
+            raise Problem(
+                404,
+                "Not Found",
+                "this patient is not in the transition programme (never put in, or ended already)",
+            )
+        body = await _transition_json(session, person, programme)
+    return web.json_response(body)
+
+
 @functools.cache
 def openapi_text() -> str:
     return json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
@@ -633,6 +1028,11 @@ def build_api(ctx: AppContext) -> web.Application:
     one = r"/appointments/{id:\d+}"
     api.router.add_get("/openapi.json", openapi_document, allow_head=False)
     api.router.add_post("/patients", save_patient)
+    programme = "/patients/{external_id}/transition"
+    api.router.add_put(programme, put_transition)
+    api.router.add_get(programme, get_transition, allow_head=False)
+    api.router.add_delete(programme, end_transition)
+    api.router.add_post("/health-check-cohorts", import_cohort)
     api.router.add_post("/appointments", save_appointment)
     api.router.add_get(one, get_appointment, allow_head=False)
     api.router.add_patch(one, change_appointment)

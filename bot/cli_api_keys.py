@@ -43,8 +43,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--scope",
         action="append",
         choices=api_keys.SCOPES,
-        help="what the key may do; repeat for several "
-        f"(default: {' and '.join(api_keys.DEFAULT_SCOPES)})",
+        help="what the key may do: patients (register patients, transition programme), "
+        "appointments, health-checks (NHS Health Check cohorts), hypo-callouts; repeat for "
+        f"several (default: {' and '.join(api_keys.DEFAULT_SCOPES)})",
     )
     tasks.add_parser("list", help="list the keys: scopes, when made, last used, revoked")
     revoke = tasks.add_parser("revoke", help="stop a key at once")

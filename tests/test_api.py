@@ -1,4 +1,5 @@
-"""The integration API (/api/v1): keys, patients, appointments, and the OpenAPI document.
+"""The integration API (/api/v1): keys, patients, appointments, the transition programme,
+NHS Health Check cohorts, and the OpenAPI document.
 
 Every request these tests send and every answer they get is checked against
 bot/openapi.yaml with openapi-core: an answer must match the document, a request the server
@@ -13,7 +14,7 @@ import logging
 import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -37,12 +38,17 @@ from bot.models import (
     Appointment,
     AuditEvent,
     EnrolmentCode,
+    HealthCheck,
     OutboxMessage,
     OutboxStatus,
     Person,
+    PersonStatus,
+    Role,
+    Transition,
 )
 from bot.plans import load_plans
-from bot.services import api_keys, appointments, outbox
+from bot.services import api_keys, appointments, outbox, transition
+from bot.settings import Settings
 from bot.web import build_web_app
 from tests.conftest import make_settings
 
@@ -52,6 +58,7 @@ NHS = "943 476 5919"
 NHS_DIGITS = "9434765919"
 OTHER_NHS = "401 023 2137"
 SENDER = "emis-y01234"
+COUNCIL = "council-ph"
 
 IRFAN = {
     "external_id": "EMIS-000123",
@@ -61,6 +68,16 @@ IRFAN = {
     "practice": "Y01234",
     "language": "ur",
 }
+# 17 on NOW: in the transition programme's ages (13 to 25).
+AMY = {
+    "external_id": "EMIS-000456",
+    "nhs_number": OTHER_NHS,
+    "name": "Amy Shah",
+    "date_of_birth": "2009-05-01",
+    "practice": "Y01234",
+    "language": "en",
+}
+AMY_PROGRAMME = f"/patients/{AMY['external_id']}/transition"
 
 SPEC: dict[str, Any] = yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8"))
 # openapi-core reads only plain JSON bodies unless told that problem+json is JSON too.
@@ -126,8 +143,14 @@ DROP: Any = object()  # a field left out of the record
 class Api:
     """A client for /api/v1 that holds every exchange to the OpenAPI document."""
 
-    def __init__(self, client: TestClient, key: str) -> None:
+    def __init__(
+        self, client: TestClient, key: str, *, cohort_key: str = "", settings: Settings
+    ) -> None:
         self.client, self.key = client, key
+        # A council's key, with the health-checks scope only.
+        self.cohort_key = cohort_key
+        # The server's own settings: a test may change one before calling.
+        self.settings = settings
 
     async def call(
         self,
@@ -190,6 +213,34 @@ class Api:
             "POST", "/appointments", _without_dropped(record), document_allows=document_allows
         )
 
+    async def cohort(
+        self,
+        people: list[Any],
+        *,
+        source: str = "riverside-2026-11",
+        key: str | None = UNSET,
+        document_allows: bool | None = None,
+    ) -> Answer:
+        return await self.call(
+            "POST",
+            "/health-check-cohorts",
+            {"source": source, "people": people},
+            key=self.cohort_key if key is UNSET else key,
+            document_allows=document_allows,
+        )
+
+
+def cohort_person(external_id: str, **changes: Any) -> dict[str, Any]:
+    """Someone of 56 on NOW, never checked: eligible for an NHS Health Check today."""
+    record = {
+        "external_id": external_id,
+        "name": f"Person {external_id}",
+        "date_of_birth": "1970-05-01",
+        "practice": "Y01234",
+        **changes,
+    }
+    return _without_dropped(record)
+
 
 def _without_dropped(record: dict[str, Any]) -> dict[str, Any]:
     return {name: value for name, value in record.items() if value is not DROP}
@@ -217,7 +268,12 @@ async def api(db: Database, clock: time_machine.Traveller) -> AsyncIterator[Api]
     client = TestClient(TestServer(build_web_app(ctx, None)))
     await client.start_server()
     try:
-        yield Api(client, await _new_key(db, SENDER))
+        yield Api(
+            client,
+            await _new_key(db, SENDER),
+            cohort_key=await _new_key(db, COUNCIL, [api_keys.HEALTH_CHECKS]),
+            settings=settings,
+        )
     finally:
         await client.close()
 
@@ -297,6 +353,18 @@ async def test_every_operation_is_driven_with_good_and_bad_requests(
     )
     assert came.status == 200 and came.body["status"] == "attended"
 
+    assert (await api.cohort([cohort_person("HC-1")])).status == 200
+    assert (await api.cohort([{"name": 7}], document_allows=False)).status == 422
+
+    assert (await api.patient(**AMY)).status == 201
+    programme = {"started_on": "2026-09-15", "named_worker": "Sam Jones"}
+    assert (await api.call("PUT", AMY_PROGRAMME, programme)).status == 200
+    assert (await api.call("PUT", "/patients/NOBODY/transition", programme)).status == 404
+    assert (await api.call("GET", AMY_PROGRAMME)).status == 200
+    assert (await api.call("GET", "/patients/NOBODY/transition")).status == 404
+    assert (await api.call("DELETE", AMY_PROGRAMME)).status == 200
+    assert (await api.call("DELETE", AMY_PROGRAMME)).status == 404
+
     for path, operations in SPEC["paths"].items():
         for method, operation in operations.items():
             if method == "parameters":
@@ -331,6 +399,18 @@ async def test_a_missing_unknown_or_revoked_key_gets_401_and_a_missing_scope_403
     hypo_only = await _new_key(db, "hypo-line", ["hypo-callouts"])
     assert (await api.call("POST", "/patients", IRFAN, key=hypo_only)).status == 403
 
+    # A cohort needs the health-checks scope, which a practice's default key does not have;
+    # a council's health-checks key reaches no patient.
+    no_cohorts = await api.cohort([cohort_person("HC-1")], key=api.key)
+    assert no_cohorts.status == 403 and "health-checks" in no_cohorts.body["detail"]
+    assert no_cohorts.headers["WWW-Authenticate"] == (
+        'Bearer error="insufficient_scope", scope="health-checks"'
+    )
+    assert (await api.cohort([cohort_person("HC-1")], key=patients_only)).status == 403
+    assert (await api.call("POST", "/patients", IRFAN, key=api.cohort_key)).status == 403
+    assert (await api.call("GET", AMY_PROGRAMME, key=api.cohort_key)).status == 403
+    assert (await api.cohort([cohort_person("HC-1")])).status == 200
+
     async with db.session() as session:
         await api_keys.revoke(session, "patients-only", now=NOW, actor="cli:test")
         used = await api_keys.by_name(session, SENDER)
@@ -346,6 +426,7 @@ def test_api_key_create_prints_the_key_once_and_keeps_only_its_hash(tmp_path, mo
     key = capsys.readouterr().out.strip()
     assert key.startswith("dbk_") and len(key) > 40
     assert cli.main(["api-key", "create", "pas", "--scope", "hypo-callouts"]) == 0
+    assert cli.main(["api-key", "create", "council", "--scope", "health-checks"]) == 0
     capsys.readouterr()
     assert cli.main(["api-key", "create", "emis-y01234"]) == 2
     assert "NAME" in capsys.readouterr().err
@@ -370,6 +451,7 @@ def test_api_key_create_prints_the_key_once_and_keeps_only_its_hash(tmp_path, mo
     assert keys["emis-y01234"].key_hash == api_keys.hash_key(key) != key
     assert keys["emis-y01234"].revoked_at is not None and keys["pas"].revoked_at is None
     assert keys["pas"].scopes == ["hypo-callouts"]
+    assert keys["council"].scopes == ["health-checks"]
 
 
 # Patients --------------------------------------------------------------------------------
@@ -631,3 +713,327 @@ async def test_what_the_api_does_is_audited_and_no_nhs_number_is_logged(
     assert caplog.records  # the access log and others were captured
     assert NHS_DIGITS not in caplog.text and NHS not in caplog.text
     assert "943 476 5918" not in caplog.text
+
+
+# NHS Health Check cohorts ----------------------------------------------------------------
+
+
+async def test_a_cohort_is_invited_highest_priority_first_a_days_sending_at_a_time(
+    api: Api, db: Database, caplog: pytest.LogCaptureFixture
+):
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.INFO, logger="aiosqlite")  # as in the audit test below
+    api.settings.health_check_invites_per_day = 2
+    people = [
+        cohort_person("HC-1", priority=0),
+        cohort_person("HC-2", priority=5, last_check_on="2019-03-01", language="hi"),
+        cohort_person("HC-3", priority=5, language="ur"),
+        # Checked 4 years 11 months ago: not due for a month, so no day of today's sending.
+        cohort_person("HC-4", priority=9, last_check_on="2021-12-23", date_of_birth="1960-02-02"),
+        cohort_person("HC-5", priority=9, last_check_on=None),
+    ]
+    answer = await api.cohort(people)
+    assert answer.status == 200 and answer.body["source"] == "riverside-2026-11"
+    sent = answer.body["people"]
+    assert [p["external_id"] for p in sent] == ["HC-1", "HC-2", "HC-3", "HC-4", "HC-5"]
+    # Two a day, priority 9 first, then 5 in the order sent, then 0.
+    assert [p["invite_on"] for p in sent] == [
+        "2026-11-24",
+        "2026-11-23",
+        "2026-11-24",
+        None,
+        "2026-11-23",
+    ]
+    assert sent[3]["due_on"] == "2026-12-23" and sent[3]["status"] == "not_yet"
+    assert all(p["due_on"] == p["invite_on"] for p in sent if p["invite_on"])
+    assert {p["status"] for p in sent} == {"not_yet"}  # invited when they join
+    for person in sent:
+        assert person["created"] is True
+        code = person["code"].replace("-", "")
+        assert person["link"] == f"https://t.me/diabridge_test_bot?start={code}"
+        assert datetime.fromisoformat(person["code_expires_at"]) == NOW + timedelta(days=14)
+
+    async with db.session() as session:
+        by_id = {p.external_id: p for p in (await session.exec(select(Person))).all()}
+        assert {p.role for p in by_id.values()} == {Role.AT_RISK}
+        assert by_id["HC-3"].language == "ur" and by_id["HC-1"].language == "en"
+        checks = {c.person_id: c for c in (await session.exec(select(HealthCheck))).all()}
+        assert {c.source for c in checks.values()} == {"cohort:riverside-2026-11"}
+        assert checks[by_id["HC-4"].id].priority == 9
+        assert checks[by_id["HC-2"].id].last_check_on == date(2019, 3, 1)
+        trail = (
+            await session.exec(select(AuditEvent).where(col(AuditEvent.actor) == f"api:{COUNCIL}"))
+        ).all()
+        assert [e.action for e in trail] == ["health_check.cohort"] * 5
+        assert {e.person_id for e in trail} == {p.id for p in by_id.values()}
+        # HC-3 joins with her code (as the bot would mark her).
+        by_id["HC-3"].telegram_user_id = 820_503
+        by_id["HC-3"].status = PersonStatus.ACTIVE
+
+    # Sent again: updated, not doubled; someone who has joined needs no code.
+    again = await api.cohort([cohort_person("HC-3", priority=5, name="Khadija Ahmed")])
+    assert again.status == 200
+    [khadija] = again.body["people"]
+    assert khadija["id"] == sent[2]["id"] and khadija["created"] is False
+    assert khadija["code"] is None and khadija["link"] is None
+    assert khadija["code_expires_at"] is None
+    async with db.session() as session:
+        assert len((await session.exec(select(Person))).all()) == 5
+
+    for person in people:
+        assert person["name"] not in caplog.text
+        assert all(person["name"] not in event.detail for event in trail)
+    assert "Khadija" not in caplog.text
+
+
+async def test_a_cohort_is_all_or_nothing_and_every_wrong_field_is_named(api: Api, db: Database):
+    # The second person is 39: the NHS Health Check is from 40, so nobody is added.
+    younger = await api.cohort(
+        [cohort_person("HC-1"), cohort_person("HC-2", date_of_birth="1987-06-01")]
+    )
+    assert younger.status == 422 and younger.fields == {"people[1].date_of_birth"}
+    assert "40 to 74" in younger.body["errors"][0]["message"]
+
+    # Every problem of every person, in one answer.
+    shapes = await api.cohort(
+        [
+            cohort_person("HC-1", name=DROP, priority=12, language="pa"),
+            "HC-2",
+            cohort_person("HC-3"),
+            cohort_person(
+                " HC-3 ",
+                last_check_on="2030-01-01",
+                date_of_birth="02/03/1970",
+                practice="12",
+                colour="blue",
+            ),
+            cohort_person("HC-5", priority="9", date_of_birth="1970-02-30"),
+        ],
+        document_allows=False,
+    )
+    assert shapes.status == 422
+    assert shapes.fields == {
+        "people[0].name",
+        "people[0].priority",
+        "people[0].language",
+        "people[1]",
+        "people[3].external_id",
+        "people[3].last_check_on",
+        "people[3].date_of_birth",
+        "people[3].practice",
+        "people[3].colour",
+        "people[4].priority",
+        "people[4].date_of_birth",
+    }
+    messages = {e["field"]: e["message"] for e in shapes.body["errors"]}
+    assert "people[2]" in messages["people[3].external_id"]
+    assert "0 to 9" in messages["people[0].priority"]
+
+    empty = await api.cohort([], source=" ", document_allows=False)
+    assert empty.status == 422 and empty.fields == {"source", "people"}
+    shapeless = await api.call(
+        "POST",
+        "/health-check-cohorts",
+        {"people": {"HC-1": cohort_person("HC-1")}},
+        key=api.cohort_key,
+        document_allows=False,
+    )
+    assert shapeless.status == 422 and shapeless.fields == {"source", "people"}
+
+    # A patient's id is not someone for a cohort; the answer says which person it was.
+    assert (await api.patient()).status == 201
+    patient = await api.cohort([cohort_person("HC-1"), cohort_person(IRFAN["external_id"])])
+    assert patient.status == 422 and patient.fields == {"people[1].external_id"}
+
+    # More than 10,000 in one call: refused whole, though the body is over the usual 1 MiB.
+    crowd = [cohort_person(f"HC-{n:06d}", name=f"Person number {n:06d}") for n in range(10_001)]
+    assert len(json.dumps(crowd)) > 1024 * 1024
+    too_many = await api.cohort(crowd, document_allows=False)
+    assert too_many.status == 422 and too_many.fields == {"people"}
+    huge = await api.call(
+        "POST",
+        "/health-check-cohorts",
+        raw=b'{"source": "' + b"x" * (9 * 1024 * 1024) + b'"}',
+        key=api.cohort_key,
+    )
+    assert huge.status == 413
+
+    async with db.session() as session:
+        assert (await session.exec(select(HealthCheck))).all() == []
+        assert [p.external_id for p in (await session.exec(select(Person))).all()] == [
+            IRFAN["external_id"]
+        ]
+
+
+# The transition programme ----------------------------------------------------------------
+
+
+async def _staff(db: Database, name: str = "Sam Jones") -> int:
+    async with db.session() as session:
+        worker = Person(role=Role.SPECIALIST, display_name=name, status=PersonStatus.ACTIVE)
+        session.add(worker)
+        await session.flush()
+        assert worker.id is not None
+        return worker.id
+
+
+async def _pending_check_ins(db: Database) -> int:
+    async with db.session() as session:
+        rows = (
+            await session.exec(
+                select(OutboxMessage).where(
+                    col(OutboxMessage.template_key) == "transition_check_in",
+                    col(OutboxMessage.status) == OutboxStatus.PENDING,
+                )
+            )
+        ).all()
+    return len(rows)
+
+
+async def test_a_young_person_in_the_programme_and_their_progress_for_the_worker(
+    api: Api, db: Database
+):
+    amy = await api.patient(**AMY)
+    assert amy.status == 201
+    sam = await _staff(db)
+    put = await api.call(
+        "PUT",
+        AMY_PROGRAMME,
+        {"started_on": "2026-09-15", "named_worker": "Sam Jones", "named_worker_id": sam},
+    )
+    assert put.status == 200
+    assert put.body == {
+        "patient_id": amy.body["id"],
+        "external_id": AMY["external_id"],
+        "started_on": "2026-09-15",
+        "named_worker": "Sam Jones",
+        "named_worker_id": sam,
+        "active": True,
+        "check_ins_planned": transition.CHECK_INS_AHEAD,
+    }
+    assert await _pending_check_ins(db) == transition.CHECK_INS_AHEAD
+
+    nothing_yet = await api.call("GET", AMY_PROGRAMME)
+    assert nothing_yet.status == 200 and nothing_yet.body["readiness"]["answered"] == 0
+    assert {s["answer"] for s in nothing_yet.body["readiness"]["statements"]} == {None}
+
+    # Amy answers some of /ready in the chat, and December's check-in.
+    async with db.session() as session:
+        person = await session.get(Person, amy.body["id"])
+        assert person is not None
+        for key, answer in (
+            ("my_type", "yes"),
+            ("hba1c", "getting_there"),
+            ("prescriptions", "not_yet"),
+        ):
+            await transition.answer_statement(session, person, key=key, answer=answer, now=NOW)
+        await transition.check_in(session, person, month="2026-12", answer="good", now=NOW)
+
+    shown = await api.call("GET", AMY_PROGRAMME)
+    assert shown.status == 200 and shown.body["active"] is True
+    readiness = shown.body["readiness"]
+    assert readiness["answered"] == 3 and readiness["total"] == 10
+    assert readiness["areas"] == [
+        {"area": "knowing", "ready": 1, "getting_there": 1, "total": 4},
+        {"area": "managing", "ready": 0, "getting_there": 0, "total": 3},
+        {"area": "adult_services", "ready": 0, "getting_there": 0, "total": 3},
+    ]
+    answers = {s["statement"]: s["answer"] for s in readiness["statements"]}
+    assert answers["prescriptions"] == "not_yet" and answers["speak_alone"] is None
+    assert shown.body["check_ins"] == [{"month": "2026-12", "answer": "good"}]
+
+    ended = await api.call("DELETE", AMY_PROGRAMME)
+    assert ended.status == 200
+    assert ended.body["active"] is False and ended.body["check_ins_planned"] == 0
+    assert await _pending_check_ins(db) == 0
+    assert (await api.call("DELETE", AMY_PROGRAMME)).status == 404
+    # The worker can still read where Amy got to.
+    after = await api.call("GET", AMY_PROGRAMME)
+    assert after.body["active"] is False and after.body["readiness"]["answered"] == 3
+
+    async with db.session() as session:
+        trail = (
+            await session.exec(
+                select(AuditEvent)
+                .where(col(AuditEvent.action).startswith("transition."))
+                .order_by(col(AuditEvent.id))
+            )
+        ).all()
+        [programme] = (await session.exec(select(Transition))).all()
+    assert [(e.action, e.actor) for e in trail] == [
+        ("transition.enrol", f"api:{SENDER}"),
+        ("transition.view", f"api:{SENDER}"),
+        ("transition.view", f"api:{SENDER}"),
+        ("transition.end", f"api:{SENDER}"),
+        ("transition.view", f"api:{SENDER}"),
+    ]
+    assert {e.person_id for e in trail} == {amy.body["id"]}
+    assert all("Amy" not in e.detail and "Sam" not in e.detail for e in trail)
+    assert programme.source == f"api:{SENDER}" and programme.active is False
+
+
+async def test_updating_the_programme_plans_the_check_ins_again(api: Api, db: Database):
+    assert (await api.patient(**AMY)).status == 201
+    first = {"started_on": "2026-09-15", "named_worker": "Sam Jones"}
+    assert (await api.call("PUT", AMY_PROGRAMME, first)).status == 200
+    moved = await api.call(
+        "PUT", AMY_PROGRAMME, {"started_on": "2026-10-01", "named_worker": "Priya Patel"}
+    )
+    assert moved.status == 200 and moved.body["named_worker"] == "Priya Patel"
+    assert moved.body["check_ins_planned"] == transition.CHECK_INS_AHEAD
+
+
+async def test_the_programme_refuses_wrong_fields_ages_and_people_who_are_not_patients(
+    api: Api, db: Database
+):
+    programme = {"started_on": "2026-09-15", "named_worker": "Sam Jones"}
+    assert (await api.patient()).status == 201  # Irfan is 42
+    adult = await api.call("PUT", f"/patients/{IRFAN['external_id']}/transition", programme)
+    assert adult.status == 422 and adult.fields == {"date_of_birth"}
+    assert "13 to 25" in adult.body["errors"][0]["message"]
+
+    for method in ("GET", "DELETE"):
+        assert (await api.call(method, "/patients/NOBODY/transition")).status == 404
+    amy = await api.patient(**AMY)
+    assert amy.status == 201
+    # Amy is a patient, but not (yet) in the programme.
+    assert (await api.call("GET", AMY_PROGRAMME)).status == 404
+    assert (await api.call("DELETE", AMY_PROGRAMME)).status == 404
+
+    shapes = await api.call(
+        "PUT",
+        AMY_PROGRAMME,
+        {"started_on": "15/09/2026", "named_worker_id": "7", "colour": "blue"},
+        document_allows=False,
+    )
+    assert shapes.status == 422
+    assert shapes.fields == {"started_on", "named_worker_id", "colour", "named_worker"}
+    no_such_day = await api.call("PUT", AMY_PROGRAMME, {**programme, "started_on": "2026-02-30"})
+    assert no_such_day.status == 422 and no_such_day.fields == {"started_on"}
+    blank = await api.call("PUT", AMY_PROGRAMME, {**programme, "named_worker": "   "})
+    assert blank.status == 422 and blank.fields == {"named_worker"}
+    # A patient is not a member of staff; a number past the ids' range is no one.
+    for worker_id, allowed in ((amy.body["id"], True), (2**31, False), (0, False)):
+        not_staff = await api.call(
+            "PUT",
+            AMY_PROGRAMME,
+            {**programme, "named_worker_id": worker_id},
+            document_allows=allowed,
+        )
+        assert not_staff.status == 422 and not_staff.fields == {"named_worker_id"}
+
+    # Someone from a health check cohort has an external_id too, but is not a patient.
+    assert (await api.cohort([cohort_person("HC-1")])).status == 200
+    assert (await api.call("PUT", "/patients/HC-1/transition", programme)).status == 404
+
+    async with db.session() as session:
+        assert (await session.exec(select(Transition))).all() == []
+
+    # A sender's id with a slash in it goes in the address percent-encoded.
+    slashed = await api.patient(
+        external_id="RBH/77", nhs_number="485 777 3457", name="Tom Lee", date_of_birth="2010-01-01"
+    )
+    assert slashed.status == 201
+    put = await api.call("PUT", "/patients/RBH%2F77/transition", programme)
+    assert put.status == 200 and put.body["external_id"] == "RBH/77"
+    assert put.body["patient_id"] == slashed.body["id"]

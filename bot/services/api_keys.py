@@ -1,5 +1,5 @@
 """Bearer keys for the integration API: a practice system or hospital PAS sends patients and
-appointments with one.
+appointments with one, a council's public health team its NHS Health Check cohorts.
 
 A key is printed once, when it is made; only its SHA-256 hash is kept. A plain (fast) hash is
 enough here, unlike for a password: the key is 32 random bytes, so there is nothing to guess
@@ -26,9 +26,12 @@ from bot.services.enrolment import InvalidField
 KEY_PREFIX = "dbk_"
 PATIENTS = "patients"
 APPOINTMENTS = "appointments"
+# NHS Health Check cohorts: often sent by a council's public health team rather than the
+# practice, so a key of its own, which touches no diabetes patient's record.
+HEALTH_CHECKS = "health-checks"
 # Reserved for the severe-hypo call-out feature, so keys can be made for it ahead of time.
 HYPO_CALLOUTS = "hypo-callouts"
-SCOPES = (PATIENTS, APPOINTMENTS, HYPO_CALLOUTS)
+SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS)
 DEFAULT_SCOPES = (PATIENTS, APPOINTMENTS)
 # "api:" + the name must fit the 100 characters of an audit or appointment-event actor.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")

@@ -18,6 +18,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import (
+    EnrolmentCode,
     HealthCheck,
     HealthCheckStatus,
     Person,
@@ -409,9 +410,23 @@ class CohortEntry:
 
 
 class InvalidCohortRecord(ValueError):
-    def __init__(self, problems: list[InvalidField]) -> None:
-        super().__init__("; ".join(f"{p.field}: {p.message}" for p in problems))
-        self.problems = problems
+    """Every wrong record of a cohort: `records` pairs each one's index with its problems;
+    `index` and `problems` are the first's."""
+
+    def __init__(
+        self,
+        problems: list[InvalidField],
+        records: list[tuple[int, list[InvalidField]]] | None = None,
+    ) -> None:
+        self.records = records or [(0, problems)]
+        self.index, self.problems = self.records[0]
+        super().__init__(
+            "; ".join(
+                f"record {index}: {p.field}: {p.message}"
+                for index, wrong in self.records
+                for p in wrong
+            )
+        )
 
 
 def _check_cohort_record(record: CohortRecord, today: date) -> tuple[dict, list[InvalidField]]:
@@ -432,16 +447,16 @@ def _check_cohort_record(record: CohortRecord, today: date) -> tuple[dict, list[
     values["last_check_on"] = None
     if record.last_check_on not in (None, ""):
         try:
-            last = date.fromisoformat(str(record.last_check_on).strip())
-            if last > today:
-                raise InvalidField("last_check_on", "the last check is in the future")
-            values["last_check_on"] = last
+            last: date | None = date.fromisoformat(str(record.last_check_on).strip())
         except ValueError:
+            last = None
             problems.append(
                 InvalidField("last_check_on", f"{record.last_check_on!r} is not a date YYYY-MM-DD")
             )
-        except InvalidField as problem:
-            problems.append(problem)
+        if last is not None and last > today:
+            problems.append(InvalidField("last_check_on", "the last check is in the future"))
+        elif last is not None:
+            values["last_check_on"] = last
     try:
         priority = int(str(record.priority)) if record.priority not in (None, "") else 0
         if not 0 <= priority <= 9:
@@ -486,18 +501,20 @@ async def import_cohort(
     raises InvalidCohortRecord with its index."""
     today = now.astimezone(ZoneInfo(timezone)).date()
     checked: list[tuple[int, CohortRecord, dict]] = []
+    wrong: list[tuple[int, list[InvalidField]]] = []
     for index, record in enumerate(records):
         values, problems = _check_cohort_record(record, today)
         if problems:
-            error = InvalidCohortRecord(problems)
-            error.index = index  # type: ignore[attr-defined]
-            raise error
+            wrong.append((index, problems))
         checked.append((index, record, values))
+    if wrong:
+        raise InvalidCohortRecord(wrong[0][1], wrong)
     # Highest priority first; the sender's order within a priority.
     order = sorted(checked, key=lambda item: (-item[2]["priority"], item[0]))
     entries: dict[int, CohortEntry] = {}
     due_now = 0
     for index, _record, values in order:
+        values["index"] = index
         result: Eligibility = values["eligibility"]
         invite_on: date | None = None
         if result.eligible:
@@ -549,7 +566,8 @@ async def _add_to_cohort(
         session.add(person)
     elif Role(person.role) is not Role.AT_RISK:
         raise InvalidCohortRecord(
-            [InvalidField("external_id", "this id belongs to someone who is not in a cohort")]
+            [InvalidField("external_id", "this id belongs to someone who is not in a cohort")],
+            [(values["index"], [InvalidField("external_id", "this id belongs to a patient")])],
         )
     person.display_name, person.date_of_birth = values["name"], values["date_of_birth"]
     person.practice_ods, person.updated_at = values["practice"], now
@@ -570,7 +588,8 @@ async def _add_to_cohort(
     check.step, check.updated_at = None, now
     await session.flush()
     code = expires_at = None
-    if person.telegram_user_id is None:
+    # A person sent again keeps the code already posted to them while it still works.
+    if person.telegram_user_id is None and not await has_working_code(session, person, now):
         code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
     joined = person.status == PersonStatus.ACTIVE
     if result.eligible:
@@ -589,6 +608,19 @@ async def _add_to_cohort(
         at=now,
     )
     return CohortEntry(person, check, code, expires_at, invite_on, created)
+
+
+async def has_working_code(session: AsyncSession, person: Person, now: datetime) -> bool:
+    return (
+        await session.exec(
+            select(EnrolmentCode.id).where(
+                col(EnrolmentCode.person_id) == person.id,
+                col(EnrolmentCode.used_at).is_(None),
+                col(EnrolmentCode.revoked_at).is_(None),
+                col(EnrolmentCode.expires_at) > now,
+            )
+        )
+    ).first() is not None
 
 
 async def on_joined(session: AsyncSession, person: Person, *, now: datetime, plans: Plans) -> bool:

@@ -28,6 +28,7 @@ from bot.models import (
 from bot.plans import Plans
 from bot.services import appointments, audit, outbox, staff_notices
 from bot.services.enrolment import InvalidField
+from bot.services.health_checks import age_on
 from bot.working_days import next_working_moment
 
 
@@ -99,10 +100,12 @@ async def enrol(
     assert person.id is not None
     problems = []
     if person.date_of_birth is not None:
-        age = (now.date() - person.date_of_birth).days // 365
+        age = age_on(person.date_of_birth, now.astimezone(ZoneInfo(person.timezone)).date())
         if not MIN_AGE <= age <= MAX_AGE:
             problems.append(
-                InvalidField("nhs_number", f"the patient is {age}; the programme is for 13 to 25")
+                InvalidField(
+                    "date_of_birth", f"the patient is {age}; the programme is for 13 to 25"
+                )
             )
     if not named_worker.strip() or len(named_worker) > 200:
         problems.append(InvalidField("named_worker", "give the named worker's name"))
@@ -193,6 +196,9 @@ async def _plan_check_ins(
     zone = ZoneInfo(person.timezone)
     today = now.astimezone(zone).date()
     day = min(transition.started_on.day, 28)
+    # Planned afresh whenever the programme changes (the earlier rows were cancelled), so
+    # each planning has its own dedupe keys.
+    planning = len(await outbox.for_topic(session, topic(transition)))
     month = date(today.year, today.month, 1)
     planned = 0
     while planned < CHECK_INS_AHEAD:
@@ -201,8 +207,7 @@ async def _plan_check_ins(
         await outbox.queue(
             session,
             template_key="transition_check_in",
-            # Planned afresh whenever the programme changes (the old rows were cancelled).
-            dedupe_key=f"transition:{transition.id}:check_in:{month:%Y-%m}:{now:%Y%m%d%H%M%S}",
+            dedupe_key=f"transition:{transition.id}:check_in:{month:%Y-%m}:p{planning}",
             due_at=due,
             priority=Priority.REMINDER,
             params={"month": f"{month:%Y-%m}", "worker": transition.named_worker},
