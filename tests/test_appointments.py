@@ -678,3 +678,27 @@ async def test_a_missed_mark_corrected_to_attended_withdraws_the_follow_up_and_t
     await dispatch_at(bot, local(2026, 3, 28, 9, 0))
     missed_notes = [m for m in bot.said_to(user.user_id)[before:] if "We missed you" in m.text]
     assert len(missed_notes) == 1  # the first appointment's only
+
+
+async def test_an_unknown_practice_is_a_named_field_not_a_crash(bot: BotUnderTest):
+    now = local(2026, 11, 2, 9, 0)
+    await bot.register_patient(language="en")
+    record = AppointmentRecord(
+        external_id="EMIS-9",
+        kind="foot_clinic",
+        starts_at=local(2026, 11, 20, 10, 30),
+        nhs_number="943 476 5919",
+        practice="Z99999",
+    )
+    async with bot.db.session() as session:
+        with pytest.raises(InvalidRecord) as refused:
+            await appointments.save(
+                session,
+                record,
+                plans=load_plans(bot.settings.plans_file),
+                now=now,
+                actor="api:test",
+                source="test",
+                default_zone=LONDON,
+            )
+    assert [p.field for p in refused.value.problems] == ["practice"]

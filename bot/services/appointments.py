@@ -8,6 +8,7 @@ to the practice's staff chat.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -244,6 +245,14 @@ async def save(
     except InvalidField as problem:
         if existing is None or record.nhs_number or record.patient_external_id:
             problems.append(problem)
+    if values.get("practice_ods") and await session.get(Practice, values["practice_ods"]) is None:
+        problems.append(
+            InvalidField(
+                "practice",
+                "no practice has this ODS code: register its patients first, or set it up with "
+                "`diabridge practice set`",
+            )
+        )
     if existing is not None and person is not None and person.id != existing.person_id:
         problems.append(InvalidField("nhs_number", "this appointment belongs to another patient"))
     if existing is not None and existing.status != AppointmentStatus.BOOKED:
@@ -368,52 +377,85 @@ async def recipients(session: AsyncSession, person: Person) -> list[tuple[Person
     ]
 
 
+def reminder_rows(
+    appointment: Mapping[str, Any],
+    receivers: Sequence[tuple[Person, Person]],
+    *,
+    plans: Plans,
+    now: datetime,
+    young: bool,
+) -> Iterator[dict[str, Any]]:
+    """The outbox rows (as `outbox.queue` arguments) of one revision of an appointment, for
+    each (recipient, whose appointment). A send time already past is skipped. The one place
+    that decides what a reminder carries, for booking one by one and for bulk imports."""
+    appointment_id, starts_at, kind = (
+        appointment["id"],
+        appointment["starts_at"],
+        appointment["kind"],
+    )
+    revision = appointment["revision"]
+    for recipient, patient in receivers:
+        zone = ZoneInfo(recipient.timezone)
+        for event in plans.for_kind(kind):
+            due = event.send_time(starts_at, zone)
+            if due <= now or due >= starts_at:
+                continue
+            params: dict[str, Any] = {
+                "appointment_id": appointment_id,
+                "kind": kind,
+                "starts_at": starts_at.isoformat(),
+                "duration_minutes": appointment["duration_minutes"],
+                "buttons": [button.value for button in event.buttons],
+                "calendar": event.calendar,
+                "revision": revision,
+                **{name: appointment[name] for name in DETAIL_FIELDS},
+            }
+            if recipient.id != patient.id:
+                params["for_name"] = patient.display_name
+            # A young person in the transition programme gets the young wording for every
+            # kind; a carer's copy keeps the adult wording.
+            template = event.template
+            if young and recipient.id == patient.id and template == "appointment_reminder":
+                template = "young_appointment_reminder"
+            yield {
+                "template_key": template,
+                "dedupe_key": f"appt:{appointment_id}:r{revision}:{event.key}:{recipient.id}",
+                "due_at": due,
+                "priority": Priority.REMINDER,
+                "params": params,
+                "person_id": recipient.id,
+                "topic": topic(appointment_id),
+                "expires_at": starts_at,
+            }
+
+
+def as_values(appointment: Appointment) -> dict[str, Any]:
+    return {
+        "id": appointment.id,
+        "kind": appointment.kind,
+        "starts_at": appointment.starts_at,
+        "duration_minutes": appointment.duration_minutes,
+        "revision": appointment.revision,
+        **{name: getattr(appointment, name) for name in DETAIL_FIELDS},
+    }
+
+
 async def plan_reminders(
     session: AsyncSession, appointment: Appointment, *, plans: Plans, now: datetime
 ) -> int:
-    """Queues the plan's reminders for this revision. A send time already past is skipped."""
+    """Queues the plan's reminders for this revision."""
     assert appointment.id is not None
     person = await session.get(Person, appointment.person_id)
     if person is None:
         return 0
-    # A young person in the transition programme gets the young wording for every kind; a
-    # carer's copy keeps the adult wording.
-    young = await staff_notices.in_transition(session, person.id or 0)
-    queued = 0
-    for recipient, patient in await recipients(session, person):
-        zone = ZoneInfo(recipient.timezone)
-        for event in plans.for_kind(appointment.kind):
-            due = event.send_time(appointment.starts_at, zone)
-            if due <= now or due >= appointment.starts_at:
-                continue
-            params: dict[str, Any] = {
-                "appointment_id": appointment.id,
-                "kind": appointment.kind,
-                "starts_at": appointment.starts_at.isoformat(),
-                "duration_minutes": appointment.duration_minutes,
-                "buttons": [button.value for button in event.buttons],
-                "calendar": event.calendar,
-                "revision": appointment.revision,
-                **{name: getattr(appointment, name) for name in DETAIL_FIELDS},
-            }
-            if recipient.id != patient.id:
-                params["for_name"] = patient.display_name
-            template = event.template
-            if young and recipient.id == patient.id and template == "appointment_reminder":
-                template = "young_appointment_reminder"
-            if await outbox.queue(
-                session,
-                template_key=template,
-                dedupe_key=f"appt:{appointment.id}:r{appointment.revision}:{event.key}:{recipient.id}",
-                due_at=due,
-                priority=Priority.REMINDER,
-                params=params,
-                person_id=recipient.id,
-                topic=topic(appointment.id),
-                expires_at=appointment.starts_at,
-            ):
-                queued += 1
-    return queued
+    rows = reminder_rows(
+        as_values(appointment),
+        await recipients(session, person),
+        plans=plans,
+        now=now,
+        young=await staff_notices.in_transition(session, person.id or 0),
+    )
+    return await outbox.queue_many(session, list(rows))
 
 
 # The person's answers --------------------------------------------------------------------

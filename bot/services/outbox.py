@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, update
@@ -74,6 +74,38 @@ async def queue(
     )
     result = await session.exec(statement)  # type: ignore[call-overload]
     return bool(result.rowcount)
+
+
+async def queue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
+    """`queue` for many rows (each a dict of its arguments) in one statement; a dedupe key
+    already queued is skipped. Returns how many were queued."""
+    if not rows:
+        return 0
+    now = datetime.now(UTC)
+    values = [
+        {
+            "chat_id": None,
+            "chat_language": None,
+            "topic": None,
+            "expires_at": None,
+            "params": {},
+            **row,
+            "priority": int(row["priority"]),
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    bind = session.bind
+    insert = pg_insert if bind is not None and bind.dialect.name == "postgresql" else sqlite_insert
+    statement = (
+        insert(OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(col(OutboxMessage.id))
+    )
+    connection = await session.connection()
+    return len((await connection.execute(statement, values)).all())
 
 
 def _due(now: datetime) -> Any:
