@@ -953,16 +953,8 @@ async def put_transition(request: web.Request, caller: Caller) -> web.Response:
                 plans=shared.reminder_plans(),
             )
         except InvalidRecord as error:
-            # The service reports the age on the NHS number (how it finds the patient from a
-            # CSV); here the patient is in the address, and the age comes from the birth date.
             raise unprocessable(
-                [
-                    FieldError(
-                        "date_of_birth" if p.field == "nhs_number" else json_field(p.field),
-                        p.message,
-                    )
-                    for p in error.problems
-                ]
+                [FieldError(json_field(p.field), p.message) for p in error.problems]
             ) from None
         body = await _transition_json(session, person, programme)
     return web.json_response(body)

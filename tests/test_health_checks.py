@@ -13,7 +13,7 @@ from sqlmodel import select
 
 from bot.health_check_messages import outcome
 from bot.i18n import LANGUAGE_NAMES, translator
-from bot.models import HealthCheck, HealthCheckStatus, OutboxMessage, OutboxStatus
+from bot.models import HealthCheck, HealthCheckStatus, OutboxMessage, OutboxStatus, Person
 from bot.services.health_checks import Reason, YesNo, add_years, assess
 from tests.fake_bot_api import UserSim
 from tests.harness import BotUnderTest, assert_no_english, button_texts, plain, press, running_bot
@@ -342,3 +342,48 @@ async def test_a_cohort_is_invited_highest_priority_first_a_days_sending_at_a_ti
             )
     assert refused.value.index == 0
     assert "40 to 74" in refused.value.problems[0].message
+
+
+async def test_a_cohort_sent_again_leaves_alone_whoever_has_already_answered(bot):
+    from bot.plans import load_plans
+    from bot.services.health_checks import CohortRecord, import_cohort, respond
+
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=LONDON)
+    plans = load_plans(bot.settings.plans_file)
+
+    async def send_cohort(at: datetime):
+        async with bot.db.session() as session:
+            return await import_cohort(
+                session,
+                [CohortRecord("C-1", "Joe Bloggs", "1970-05-01", "Y01234")],
+                source="test",
+                actor="cli:test",
+                now=at,
+                plans=plans,
+                per_day=10,
+                timezone="Europe/London",
+                valid_days=14,
+            )
+
+    [entry] = await send_cohort(now)
+    user = UserSim(820_601)
+    from tests.test_e2e_journeys import join_with_code
+
+    with time_machine.travel(now, tick=False):
+        await join_with_code(bot, user, entry.code, "en")
+    async with bot.db.session() as session:
+        person = await session.get(Person, entry.person.id)
+        await respond(session, person, choice="done", now=now, plans=plans)
+    later = datetime(2026, 12, 1, 9, 0, tzinfo=LONDON)
+    [again] = await send_cohort(later)
+    assert again.code is None and again.invite_on is None
+    async with bot.db.session() as session:
+        [row] = (await session.exec(select(HealthCheck))).all()
+        assert row.status == HealthCheckStatus.DONE and row.last_check_on == date(2026, 11, 23)
+        pending = [
+            m.due_at.date()
+            for m in (await session.exec(select(OutboxMessage))).all()
+            if m.status == OutboxStatus.PENDING and m.template_key.startswith("health_check")
+        ]
+    # Only the next check, five years on (and its reminders), is planned.
+    assert min(pending) == date(2031, 11, 23)

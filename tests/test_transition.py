@@ -151,8 +151,9 @@ async def test_monthly_check_in_and_asking_to_talk_reaches_the_worker(bot: BotUn
             for m in (await session.exec(select(OutboxMessage))).all()
             if m.template_key == "transition_check_in"
         ]
-    # Twelve months ahead, on the 15th (the day the programme started) at 17:00.
-    assert len(due) == 12 and due[0] == local(2026, 12, 15, 17, 0)
+    # Twelve, on the 15th (the day of the month the programme started) at 17:00, from this
+    # month's, which is still ahead.
+    assert len(due) == 12 and due[0] == local(2026, 11, 15, 17, 0)
     with time_machine.travel(local(2026, 12, 15, 17, 0), tick=False):
         await bot.dispatch()
     t = translator("hi")

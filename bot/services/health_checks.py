@@ -429,6 +429,19 @@ class InvalidCohortRecord(ValueError):
         )
 
 
+# What a person did or was told stands when their cohort is sent again.
+ACTED = frozenset(
+    {
+        HealthCheckStatus.INVITED,
+        HealthCheckStatus.BOOKED,
+        HealthCheckStatus.DONE,
+        HealthCheckStatus.DECLINED,
+        HealthCheckStatus.INELIGIBLE,
+        HealthCheckStatus.ASKING,
+    }
+)
+
+
 def _check_cohort_record(record: CohortRecord, today: date) -> tuple[dict, list[InvalidField]]:
     problems: list[InvalidField] = []
     values: dict = {}
@@ -473,8 +486,16 @@ def _check_cohort_record(record: CohortRecord, today: date) -> tuple[dict, list[
             takes_statin=YesNo.NO,
             today=today,
         )
-        if result.reason in (Reason.TOO_YOUNG, Reason.TOO_OLD):
-            age = age_on(born, today)
+        age = age_on(born, today)
+        if result.reason is Reason.TOO_OLD and age <= MAX_AGE:
+            problems.append(
+                InvalidField(
+                    "last_check_on",
+                    f"aged {age} and checked less than 5 years ago: the next check would fall "
+                    "after their 75th birthday, when the NHS Health Check no longer applies",
+                )
+            )
+        elif result.reason in (Reason.TOO_YOUNG, Reason.TOO_OLD):
             problems.append(
                 InvalidField("date_of_birth", f"aged {age}: the NHS Health Check is for 40 to 74")
             )
@@ -576,23 +597,29 @@ async def _add_to_cohort(
     await session.flush()
     assert person.id is not None
     check = await for_person(session, person.id)
+    new_check = check is None
     if check is None:
         check = HealthCheck(person_id=person.id, created_at=now)
         session.add(check)
-    check.source, check.priority = f"cohort:{source}", values["priority"]
-    check.last_check_on, check.has_condition, check.takes_statin = (
-        values["last_check_on"],
-        YesNo.NO.value,
-        YesNo.NO.value,
-    )
-    check.step, check.updated_at = None, now
+    # Someone who has already been invited and answered (booked, had it, not interested), or
+    # been told they are not eligible, keeps where they are: a cohort sent again only
+    # updates their details. Only people still waiting for their day are re-planned.
+    acted = not new_check and check.status in ACTED
+    check.source, check.priority, check.updated_at = f"cohort:{source}", values["priority"], now
+    if values["last_check_on"] is not None or not acted:
+        check.last_check_on = values["last_check_on"] or check.last_check_on
+    if not acted:
+        check.has_condition, check.takes_statin, check.step = YesNo.NO.value, YesNo.NO.value, None
     await session.flush()
     code = expires_at = None
     # A person sent again keeps the code already posted to them while it still works.
     if person.telegram_user_id is None and not await has_working_code(session, person, now):
         code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
     joined = person.status == PersonStatus.ACTIVE
-    if result.eligible:
+    if acted:
+        invite_on = None
+    elif result.eligible:
+        await outbox.cancel_pending_for_topic(session, topic(check), reason="cohort sent again")
         # Until they join, the day waits in due_on; joining plans the invitation.
         check.status, check.reason, check.due_on = HealthCheckStatus.NOT_YET, None, invite_on
         if joined and invite_on is not None:

@@ -202,8 +202,10 @@ async def _plan_check_ins(
     month = date(today.year, today.month, 1)
     planned = 0
     while planned < CHECK_INS_AHEAD:
-        month = (month + timedelta(days=32)).replace(day=1)
         due = datetime.combine(month.replace(day=day), CHECK_IN_TIME, tzinfo=zone)
+        if due <= now:  # this month's check-in day has gone: start with the next
+            month = (month + timedelta(days=32)).replace(day=1)
+            continue
         await outbox.queue(
             session,
             template_key="transition_check_in",
@@ -215,6 +217,7 @@ async def _plan_check_ins(
             topic=topic(transition),
         )
         planned += 1
+        month = (month + timedelta(days=32)).replace(day=1)
 
 
 # The checklist ----------------------------------------------------------------------------
