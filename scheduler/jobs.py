@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from bot.db import Database
+from bot.services import transition
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.leadership import DispatchLeadership
 
@@ -18,6 +21,19 @@ async def dispatch_tick(leadership: DispatchLeadership, dispatcher: OutboxDispat
             await dispatcher.run_once()
     except Exception:  # the next tick tries again; a job must never die
         log.exception("outbox dispatch tick failed")
+
+
+async def daily_planning(leadership: DispatchLeadership, db: Database) -> None:
+    """Plans that run out with time (the transition programme's monthly check-ins) are topped
+    up once a day, by the one process that holds the dispatch lock."""
+    try:
+        if await leadership.acquire():
+            async with db.session() as session:
+                topped = await transition.top_up_check_ins(session, now=datetime.now(UTC))
+            if topped:
+                log.info("daily planning: check-ins topped up for %s young people", topped)
+    except Exception:
+        log.exception("daily planning failed")
 
 
 def build_scheduler(
@@ -33,5 +49,15 @@ def build_scheduler(
         max_instances=1,
         coalesce=True,
         misfire_grace_time=None,
+    )
+    scheduler.add_job(
+        daily_planning,
+        "cron",
+        hour=3,
+        minute=30,
+        args=(leadership, dispatcher.db),
+        id="daily-planning",
+        max_instances=1,
+        coalesce=True,
     )
     return scheduler

@@ -210,3 +210,33 @@ async def test_ready_outside_the_programme_says_who_it_is_for(bot: BotUnderTest)
     await join_with_code(bot, user, issued.code, "en")
     await bot.send(user.text("/ready"))
     assert "transition programme" in bot.last(user.user_id).text
+
+
+async def test_check_ins_are_topped_up_so_they_never_run_out(bot: BotUnderTest):
+    now = local(2026, 11, 2, 9, 0)
+    with time_machine.travel(now, tick=False):
+        await young_person_with_worker(bot, "en", now)
+
+    async def pending() -> list[datetime]:
+        async with bot.db.session() as session:
+            return sorted(
+                m.due_at
+                for m in (await session.exec(select(OutboxMessage))).all()
+                if m.template_key == "transition_check_in" and m.status == "pending"
+            )
+
+    # Seven months on, five check-ins have gone and seven are left: nothing to do.
+    async with bot.db.session() as session:
+        for row in (await session.exec(select(OutboxMessage))).all():
+            if row.template_key == "transition_check_in" and row.due_at < local(2027, 4, 1):
+                row.status = "sent"
+        assert await transition.top_up_check_ins(session, now=local(2027, 4, 1)) == 0
+    assert len(await pending()) == 7
+    # Nine months on, three are left: a year ahead is planned again.
+    async with bot.db.session() as session:
+        for row in (await session.exec(select(OutboxMessage))).all():
+            if row.template_key == "transition_check_in" and row.due_at < local(2027, 8, 1):
+                row.status = "sent"
+        assert await transition.top_up_check_ins(session, now=local(2027, 8, 1)) == 1
+    due = await pending()
+    assert len(due) == 12 and due[0] == local(2027, 8, 15, 17, 0)

@@ -343,3 +343,28 @@ async def check_in(
             due_at=next_working_moment(now),
         )
     return transition
+
+
+async def top_up_check_ins(session: AsyncSession, *, now: datetime) -> int:
+    """Keeps a year of monthly check-ins ahead for everyone in the programme (a daily job):
+    when fewer than half are left, the next twelve are planned afresh. Returns how many
+    young people were topped up."""
+    topped = 0
+    for programme, person in (
+        await session.exec(
+            select(Transition, Person)
+            .join(Person, col(Person.id) == col(Transition.person_id))
+            .where(col(Transition.active).is_(True))
+        )
+    ).all():
+        pending = [
+            row
+            for row in await outbox.for_topic(session, topic(programme))
+            if row.status == "pending" and row.template_key == "transition_check_in"
+        ]
+        if len(pending) >= CHECK_INS_AHEAD // 2:
+            continue
+        await outbox.cancel_pending_for_topic(session, topic(programme), reason="topped up")
+        await _plan_check_ins(session, programme, person, now=now)
+        topped += 1
+    return topped
