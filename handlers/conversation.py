@@ -11,6 +11,7 @@ from telegram.ext import ContextTypes
 
 from bot import messages, metrics
 from bot.i18n import in_every_language, normalise_language, translator
+from bot.models import Role
 from bot.services import account, audit, enrolment, health_checks, practices
 from bot.services.enrolment import Step
 from bot.services.safety import detect_red_flag
@@ -66,7 +67,12 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     async with app(context).db.session() as session:
         person = await account.person_for_telegram(session, user.id)
         view = None if person else await enrolment.current_session(session, user.id)
-        check = await health_checks.for_person(session, person.id) if person and person.id else None
+        # Only people who can be asked the Health Check questions may be typing an answer.
+        check = (
+            await health_checks.for_person(session, person.id)
+            if person and person.id and Role(person.role) in health_check_handlers.MAY_ASK
+            else None
+        )
     if person is not None and health_check_handlers.waits_for_typing(check):
         assert check is not None
         await health_check_handlers.typed_answer(update, context, person, check)
