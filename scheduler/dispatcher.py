@@ -104,7 +104,8 @@ class OutboxDispatcher:
         in_hand: set[int] = set()
         progress = asyncio.Event()
         heartbeat = asyncio.create_task(self._heartbeat(in_hand))
-        recorder = asyncio.create_task(self._record_sent_periodically())
+        stop_recording = asyncio.Event()
+        recorder = asyncio.create_task(self._record_sent_periodically(stop_recording))
         half = batch_size // 2
         try:
             while True:
@@ -137,9 +138,13 @@ class OutboxDispatcher:
                 await progress.wait()
         finally:
             heartbeat.cancel()
-            recorder.cancel()
             if workers:
                 await asyncio.gather(*workers.values(), return_exceptions=True)
+            # The recorder is asked to stop, not cancelled: cancelled in the middle of a write,
+            # it would drop the batch it had taken, leaving sent rows `sending` until their
+            # lease ran out and they were sent again.
+            stop_recording.set()
+            await recorder
             await self._record_sent()
 
     @staticmethod
@@ -156,9 +161,12 @@ class OutboxDispatcher:
             async with self.db.session() as session:
                 await outbox.mark_sent_many(session, self.worker_id, batch)
 
-    async def _record_sent_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(SENT_FLUSH_SECONDS)
+    async def _record_sent_periodically(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), SENT_FLUSH_SECONDS)
+            except TimeoutError:
+                pass
             try:
                 await self._record_sent()
             except Exception:  # the rows stay `sending`; their lease brings them back

@@ -5,8 +5,9 @@ rows under a lease, and records each outcome. A row whose lease ran out (its dis
 is claimed again by the next run.
 
 The one window in which a message can be sent twice: Telegram accepted the message, and the
-process died before the dispatcher recorded it as sent (it records sends in batches of at
-most 100 rows or 0.1 s). The row is still `sending` under a lease that
+process died before the dispatcher recorded it as sent (it records sends in batches every
+0.1 s or 100 rows; a batch whose write had not committed is in the window too). The row is
+still `sending` under a lease that
 will expire, so the next dispatcher sends it again. Everything else is at most once.
 """
 
