@@ -30,17 +30,18 @@ import os
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import event, insert, text
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlmodel import SQLModel, col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -485,413 +486,132 @@ def _duplicates(rows: Iterable[tuple[int, str]], column: str, what: str) -> dict
     return found
 
 
-# Patients --------------------------------------------------------------------------------
+# Every kind of file, step by step --------------------------------------------------------
+
+E = TypeVar("E")
+# A row as its kind's checks made it, with its problems (none: the row is good).
+Checked = tuple[E, list[InvalidField]]
+# Problems found by comparing rows with one another (the same patient twice), by line.
+Repeats = Iterable[tuple[int, InvalidField]]
 
 
-@dataclass(slots=True)
-class _PatientRow:
-    row: CsvRow
-    external_id: str
-    nhs_number: str
-    name: str
-    date_of_birth: date
-    practice: str
-    language: str
-    # Whether the checks found the patient registered already. The import looks up only those
-    # again: on PostgreSQL a lookup in a table the same transaction is filling would scan it
-    # whole each time (its statistics still describe it as it was).
-    exists: bool = False
+def _no_repeats(table: CsvTable, entries: Sequence[Any]) -> Repeats:
+    return ()
 
 
-def _check_patient(
-    table: CsvTable, row: CsvRow, today: date
-) -> tuple[_PatientRow | None, list[InvalidField]]:
-    problems: list[InvalidField] = []
-
-    def checked(column: str, check: Callable[[str], T]) -> T | None:
-        try:
-            return check(table.get(row, column))
-        except InvalidField as problem:
-            problems.append(_problem(ENROLMENT_COLUMNS.get(problem.field, column), problem.message))
-            return None
-
-    external_id = table.get(row, "external_id")
-    if not external_id:
-        problems.append(_problem("external_id", "your system's id for the patient is missing"))
-    elif len(external_id) > 100:
-        problems.append(_problem("external_id", "longer than 100 characters"))
-    number = checked("nhs_number", enrolment.check_nhs_number)
-    name = checked("name", enrolment.check_name)
-    born = checked("date_of_birth", lambda raw: enrolment.check_date_of_birth(raw, today))
-    practice = checked("practice", enrolment.check_ods_code)
-    language = checked("language", lambda raw: enrolment.check_language(raw or "en"))
-    if problems:
-        return None, problems
-    assert number and name and born and practice and language
-    return _PatientRow(row, external_id, number, name, born, practice, language), []
+def _source(path: Path) -> str:
+    """What a record written from the file names as its source (at most 100 characters)."""
+    return f"csv:{path.name}"[:100]
 
 
-async def _people_by(
-    session: AsyncSession, column: Any, values: Iterable[str]
-) -> dict[str, Person]:
-    wanted = sorted({value for value in values if value})
-    if not wanted:
-        return {}
-    people = (await session.exec(select(Person).where(column.in_(wanted)))).all()
-    key = column.key
-    return {getattr(person, key): person for person in people}
+@dataclass(frozen=True)
+class _CodesFile:
+    """Where an import writes down the enrolment codes it makes (see _commit_with_codes)."""
+
+    path: Path
+    link: Callable[[str], str]  # a code's t.me link
+    # A cohort's letter also says when the invitation comes.
+    invite_days: bool = False
 
 
-def _whose(
-    patient: _PatientRow, by_number: dict[str, Person], by_id: dict[str, Person]
-) -> tuple[Person | None, InvalidField | None]:
-    """The record a row updates, by the rules of enrolment.register_patient: the sender's id
-    first (so a corrected NHS number updates the same record), then the NHS number."""
-    same_id = by_id.get(patient.external_id)
-    same_number = by_number.get(patient.nhs_number)
-    if same_id is not None and same_number is not None and same_id is not same_number:
-        return None, _problem("nhs_number", "another patient has this NHS number")
-    if same_id is None and same_number is not None and same_number.external_id is not None:
-        return None, _problem(
-            "nhs_number", "this NHS number was sent before under another external_id"
-        )
-    return same_id or same_number, None
-
-
-async def _people_for(
-    session: AsyncSession, patients: Sequence[_PatientRow]
-) -> tuple[dict[str, Person], dict[str, Person]]:
-    by_number = await _people_by(session, col(Person.nhs_number), (p.nhs_number for p in patients))
-    by_id = await _people_by(session, col(Person.external_id), (p.external_id for p in patients))
-    return by_number, by_id
-
-
-async def _patient_conflicts(
-    session: AsyncSession, checked: Sequence[_PatientRow]
-) -> dict[int, InvalidField]:
-    """Rows whose external_id and NHS number point at two different people."""
-    by_number, by_id = await _people_for(session, checked)
-    found: dict[int, InvalidField] = {}
-    for patient in checked:
-        person, problem = _whose(patient, by_number, by_id)
-        patient.exists = person is not None
-        if problem is not None:
-            found[patient.row.line] = problem
-    return found
-
-
-async def _people_with_a_working_code(
-    session: AsyncSession, person_ids: Iterable[int], now: datetime
-) -> set[int]:
-    ids = sorted(set(person_ids))
-    if not ids:
-        return set()
-    return set(
-        (
-            await session.exec(
-                select(EnrolmentCode.person_id).where(
-                    col(EnrolmentCode.person_id).in_(ids),
-                    col(EnrolmentCode.used_at).is_(None),
-                    col(EnrolmentCode.revoked_at).is_(None),
-                    col(EnrolmentCode.expires_at) > now,
-                )
-            )
-        ).all()
-    )
-
-
-def _differs(person: Person, patient: _PatientRow) -> bool:
-    """Whether the row changes anything register_patient would write. The language counts only
-    until the person has joined: then it is the one they chose in the chat."""
-    wanted: dict[str, Any] = {
-        "external_id": patient.external_id,
-        "nhs_number": patient.nhs_number,
-        "display_name": patient.name,
-        "date_of_birth": patient.date_of_birth,
-        "practice_ods": patient.practice,
-    }
-    if person.telegram_user_id is None:
-        wanted["language"] = patient.language
-    return any(getattr(person, name) != value for name, value in wanted.items())
-
-
-async def _import_patient_rows(
-    session: AsyncSession,
-    patients: Sequence[_PatientRow],
-    report: ImportReport,
-    *,
-    now: datetime,
-    actor: str,
-    valid_days: int,
-    timezone: str,
-    bar: ProgressBar,
-) -> None:
-    for chunk in _chunks(patients):
-        by_number, by_id = await _people_for(session, [p for p in chunk if p.exists])
-        not_joined = [
-            person.id
-            for person in (*by_number.values(), *by_id.values())
-            if person.telegram_user_id is None and person.id is not None
-        ]
-        has_code = await _people_with_a_working_code(session, not_joined, now)
-        new: list[_PatientRow] = []
-        for patient in chunk:
-            person, problem = _whose(patient, by_number, by_id)
-            if person is None and problem is None:
-                new.append(patient)
-                bar.update(1)
-                continue
-            if problem is None:
-                try:
-                    await _import_patient(
-                        session,
-                        patient,
-                        person,
-                        report,
-                        has_code=person is not None and person.id in has_code,
-                        now=now,
-                        actor=actor,
-                        valid_days=valid_days,
-                        timezone=timezone,
-                    )
-                except InvalidField as refused:
-                    problem = _problem(ENROLMENT_COLUMNS.get(refused.field, "row"), refused.message)
-            if problem is not None:
-                # Only when the database changed after the checks; register_patient refuses
-                # before it changes the person.
-                report.bad_rows.append(BadRow(patient.row.line, patient.row.cells, [problem]))
-            bar.update(1)
-        if new:
-            await _register_many(
-                session, new, report, now=now, actor=actor, valid_days=valid_days, timezone=timezone
-            )
-        # Written, then let go: a 100,000-row file must not keep every row in the session.
-        await session.flush()
-        session.expunge_all()
-
-
-async def _register_many(
-    session: AsyncSession,
-    patients: Sequence[_PatientRow],
-    report: ImportReport,
-    *,
-    now: datetime,
-    actor: str,
-    valid_days: int,
-    timezone: str,
-) -> None:
-    """Registers a chunk of new patients as enrolment.register_patient registers one: the same
-    person, single-use code (made and hashed by the enrolment service) and audit entry (tests
-    compare the two), in three multi-row statements instead of some six per patient."""
-    for ods in sorted({patient.practice for patient in patients}):
-        await enrolment.ensure_practice(session, ods)
-    connection = await session.connection()
-    returned = await connection.execute(
-        insert(Person).returning(col(Person.id), col(Person.nhs_number)),
-        [
-            {
-                **_defaults(Person),
-                "role": Role.PATIENT,
-                "display_name": patient.name,
-                "nhs_number": patient.nhs_number,
-                "external_id": patient.external_id,
-                "date_of_birth": patient.date_of_birth,
-                "practice_ods": patient.practice,
-                "language": patient.language,
-                "timezone": timezone,
-                "status": PersonStatus.INVITED,
-                "registered_by": actor,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for patient in patients
-        ],
-    )
-    ids = {number: person_id for person_id, number in returned.all()}
-    expires_at = now + timedelta(days=valid_days)
-    codes = {patient.nhs_number: enrolment._new_code() for patient in patients}
-    await connection.execute(
-        insert(EnrolmentCode),
-        [
-            {
-                **_defaults(EnrolmentCode),
-                "code_hash": enrolment._hash(codes[patient.nhs_number]),
-                "person_id": ids[patient.nhs_number],
-                "created_at": now,
-                "expires_at": expires_at,
-            }
-            for patient in patients
-        ],
-    )
-    await connection.execute(
-        insert(AuditEvent),
-        [
-            {
-                **_defaults(AuditEvent),
-                "actor": actor,
-                "action": "patient.register",
-                "person_id": ids[patient.nhs_number],
-                "detail": f"practice={patient.practice}",
-                "at": now,
-            }
-            for patient in patients
-        ],
-    )
-    for patient in patients:
-        issued = IssuedCode(
-            code=codes[patient.nhs_number],
-            person_id=ids[patient.nhs_number],
-            expires_at=expires_at,
-            reissued=False,
-        )
-        report.codes.append(
-            NewCode(patient.row.line, patient.external_id, patient.name, patient.language, issued)
-        )
-    report.created += len(patients)
-
-
-async def _import_patient(
-    session: AsyncSession,
-    patient: _PatientRow,
-    person: Person | None,
-    report: ImportReport,
-    *,
-    has_code: bool,
-    now: datetime,
-    actor: str,
-    valid_days: int,
-    timezone: str,
-) -> None:
-    # A code for someone new, or for someone registered before whose code has expired or was
-    # replaced. A patient who still holds a working code keeps it, so the letter already sent
-    # stays good; one who has joined needs none.
-    issue_code = person is None or (person.telegram_user_id is None and not has_code)
-    if person is not None and not issue_code and not _differs(person, patient):
-        report.unchanged += 1
-        return
-    issued = await enrolment.register_patient(
-        session,
-        nhs_number_text=patient.nhs_number,
-        name=patient.name,
-        date_of_birth=patient.date_of_birth.isoformat(),
-        practice=patient.practice,
-        language=patient.language,
-        actor=actor,
-        now=now,
-        valid_days=valid_days,
-        timezone=timezone,
-        external_id=patient.external_id,
-        issue_code=issue_code,
-    )
-    if issued.code is not None:
-        report.codes.append(
-            NewCode(patient.row.line, patient.external_id, patient.name, patient.language, issued)
-        )
-    if person is None:
-        report.created += 1
-    else:
-        report.updated += 1
-
-
-async def import_patients(
+async def _import_file(
     db: Database,
     path: Path,
+    kind: ImportKind,
     *,
-    now: datetime,
-    actor: str,
-    valid_days: int,
-    timezone: str,
-    link: Callable[[str], str],
-    codes_file: Path | None = None,
-    bad_rows_file: Path | None = None,
-    dry_run: bool = False,
-    skip_bad_rows: bool = False,
-    progress: ProgressFactory = _no_progress,
+    check_row: Callable[[CsvTable, CsvRow], tuple[E | None, list[InvalidField]]],
+    repeats: Callable[[CsvTable, Sequence[E]], Repeats] = _no_repeats,
+    check_database: Callable[[AsyncSession, Sequence[Checked[E]]], Awaitable[None]],
+    repeats_after_database: Callable[[CsvTable, Sequence[E]], Repeats] = _no_repeats,
+    checking_bar_follows: Literal["rows", "database"],
+    import_rows: Callable[[AsyncSession, list[E], ImportReport, CsvTable], Awaitable[None]],
+    statistics: Sequence[str] = (),
+    codes: _CodesFile | None = None,
+    bad_rows_file: Path | None,
+    dry_run: bool,
+    skip_bad_rows: bool,
+    progress: ProgressFactory,
 ) -> ImportReport:
-    """Registers or updates each patient in the file and writes their new codes to
-    `codes_file` (created 0600, before the commit, so a code is never in the database
-    without being written down). `link(code)` makes the t.me link for a code."""
-    if codes_file is not None and not dry_run:
+    """How every kind of file is imported; the kind brings only what is special about it.
+
+    Each row is checked on its own (`check_row`: None for a row too wrong to check further),
+    then against the other rows (`repeats`), then a chunk at a time against the database
+    (`check_database`, adding to each row's problems), then against the other rows once more
+    if only the database can tell two rows are one (`repeats_after_database`). The checking
+    bar moves with the rows' own checks or with the database's, whichever does the work.
+    Unless there are bad rows not to be skipped, `import_rows` then writes the good rows (its
+    progress bar is its own), and the import is committed, with its new `codes` written down
+    and the `statistics` of the tables it filled refreshed, or rolled back.
+    """
+    if codes is not None and not dry_run:
         # Codes already written there may not have been sent yet: never overwrite them.
-        await asyncio.to_thread(_refuse_existing, codes_file)
+        await asyncio.to_thread(_refuse_existing, codes.path)
     # Reading, parsing and writing files happen in a thread, so an import started inside the
     # running bot (the API) does not stall it.
-    table, bad = await asyncio.to_thread(read_csv, path, COLUMNS[ImportKind.PATIENTS])
-    report = ImportReport(
-        ImportKind.PATIENTS, path, header=table.header, ignored_columns=table.ignored
-    )
+    table, bad = await asyncio.to_thread(read_csv, path, COLUMNS[kind])
+    report = ImportReport(kind, path, header=table.header, ignored_columns=table.ignored)
     report.dry_run, report.skip_bad_rows = dry_run, skip_bad_rows
     report.rows = len(table.rows) + len(bad)
-    problems_by_line: dict[int, list[InvalidField]] = defaultdict(list)
-    checked: list[_PatientRow] = []
+
     bar = progress("checking", len(table.rows))
+    problems_of: dict[int, list[InvalidField]] = {}  # each row's, by its line
+    entries: list[Checked[E]] = []
     for row in table.rows:
-        patient, problems = _check_patient(table, row, now.date())
-        problems_by_line[row.line].extend(problems)
-        if patient is not None:
-            checked.append(patient)
-        bar.update(1)
-    for line, problem in _duplicates(
-        ((row.line, table.get(row, "external_id")) for row in table.rows), "external_id", "id"
-    ).items():
-        problems_by_line[line].append(problem)
-    for line, problem in _duplicates(
-        ((p.row.line, p.nhs_number) for p in checked), "nhs_number", "NHS number"
-    ).items():
-        problems_by_line[line].append(problem)
+        entry, problems_of[row.line] = check_row(table, row)
+        if entry is not None:
+            entries.append((entry, problems_of[row.line]))
+        if checking_bar_follows == "rows":
+            bar.update(1)
+    if table.has("external_id"):
+        # One id on two rows: which copy is right is the sender's call (in a cohort, it would
+        # be one person given two invitation days).
+        ids = ((row.line, table.get(row, "external_id")) for row in table.rows)
+        for line, problem in _duplicates(ids, "external_id", "id").items():
+            problems_of[line].append(problem)
+    for line, problem in repeats(table, [entry for entry, _ in entries]):
+        problems_of[line].append(problem)
     async with db.session() as session:
-        for chunk in _chunks(checked):
-            for line, problem in (await _patient_conflicts(session, chunk)).items():
-                problems_by_line[line].append(problem)
+        for chunk in _chunks(entries):
+            await check_database(session, chunk)
+            session.expunge_all()  # only read: a large file need not stay in the session
+            if checking_bar_follows == "database":
+                bar.update(len(chunk))
     bar.close()
+    for line, problem in repeats_after_database(table, [entry for entry, _ in entries]):
+        problems_of[line].append(problem)
     bad.extend(
-        BadRow(row.line, row.cells, problems_by_line[row.line]).in_column_order(table)
+        BadRow(row.line, row.cells, problems_of[row.line]).in_column_order(table)
         for row in table.rows
-        if problems_by_line.get(row.line)
+        if problems_of[row.line]
     )
     report.bad_rows = sorted(bad, key=lambda b: b.line)
-    good = [p for p in checked if not problems_by_line.get(p.row.line)]
+    good = [entry for entry, problems in entries if not problems]
 
     if not (report.bad_rows and not skip_bad_rows):
-        bar = progress("importing", len(good))
         async with db.session() as session:
-            await _import_patient_rows(
-                session,
-                good,
-                report,
-                now=now,
-                actor=actor,
-                valid_days=valid_days,
-                timezone=timezone,
-                bar=bar,
-            )
-            bar.close()
+            await import_rows(session, good, report, table)
+            # Rows refused while writing (the database changed after the checks) join the rest.
             report.bad_rows.sort(key=lambda b: b.line)
             if dry_run or (report.bad_rows and not skip_bad_rows):
                 await session.rollback()
             else:
-                await _commit_with_codes(session, report, codes_file, link)
-                await _refresh_statistics(db, report, "person", "enrolment_code")
+                await _commit_with_codes(session, report, codes)
+                await _refresh_statistics(db, report, *statistics)
     await asyncio.to_thread(_finish, report, bad_rows_file)
     return report
 
 
 async def _commit_with_codes(
-    session: AsyncSession,
-    report: ImportReport,
-    codes_file: Path | None,
-    link: Callable[[str], str],
-    *,
-    invite_days: bool = False,
+    session: AsyncSession, report: ImportReport, codes: _CodesFile | None
 ) -> None:
     """Commits, with the new codes written down first and moved into place after: a code is
     never in the database without being written down, and a commit that fails leaves no file
     of codes that would not work."""
     temporary = (
         await asyncio.to_thread(
-            _write_codes, codes_file, report.codes, link, invite_days=invite_days
+            _write_codes, codes.path, report.codes, codes.link, invite_days=codes.invite_days
         )
-        if codes_file
+        if codes is not None
         else None
     )
     try:
@@ -901,9 +621,9 @@ async def _commit_with_codes(
             temporary.unlink(missing_ok=True)
         raise
     report.committed = True
-    if temporary and codes_file:
-        await asyncio.to_thread(os.replace, temporary, codes_file)
-        report.codes_file = codes_file
+    if temporary and codes is not None:
+        await asyncio.to_thread(os.replace, temporary, codes.path)
+        report.codes_file = codes.path
 
 
 # Rows written by one import after which PostgreSQL's statistics are refreshed at once.
@@ -915,7 +635,7 @@ async def _refresh_statistics(db: Database, report: ImportReport, *tables: str) 
     perhaps) until autovacuum gets round to them, and meanwhile looks rows up by scanning the
     whole table: an import sent again at once, or the dispatcher's next claim, would crawl.
     ANALYZE is cheap (it samples) and takes no lock that stops reading or writing."""
-    if not db.is_postgres or report.created + report.updated < ANALYZE_AFTER:
+    if not tables or not db.is_postgres or report.created + report.updated < ANALYZE_AFTER:
         return
     try:
         async with db.engine.connect() as connection:
@@ -1003,6 +723,387 @@ def _finish(report: ImportReport, bad_rows_file: Path | None) -> None:
         report.bad_rows_file = bad_rows_file
 
 
+@cache
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The values the model itself gives a new row (status "booked", revision 0, ...), so a
+    row inserted in bulk starts as one added through the ORM. Fields made by a factory (the
+    times) are left out: the caller sets them, or the insert fails loudly."""
+    return {
+        name: info.get_default()
+        for name, info in model.model_fields.items()
+        if name != "id" and not info.is_required() and info.default_factory is None
+    }
+
+
+async def _audit_many(
+    connection: AsyncConnection,
+    action: str,
+    entries: Iterable[tuple[int | None, str]],
+    *,
+    actor: str,
+    now: datetime,
+) -> None:
+    """The audit entry a service writes for each record it changes, (person, detail), for a
+    whole chunk in one statement."""
+    audit = {**_defaults(AuditEvent), "actor": actor, "action": action, "at": now}
+    await connection.execute(
+        insert(AuditEvent),
+        [{**audit, "person_id": person_id, "detail": detail} for person_id, detail in entries],
+    )
+
+
+# Patients --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _PatientRow:
+    row: CsvRow
+    external_id: str
+    nhs_number: str
+    name: str
+    date_of_birth: date
+    practice: str
+    language: str
+    # Whether the checks found the patient registered already. The import looks up only those
+    # again: on PostgreSQL a lookup in a table the same transaction is filling would scan it
+    # whole each time (its statistics still describe it as it was).
+    exists: bool = False
+
+
+def _check_patient(
+    table: CsvTable, row: CsvRow, today: date
+) -> tuple[_PatientRow | None, list[InvalidField]]:
+    problems: list[InvalidField] = []
+
+    def checked(column: str, check: Callable[[str], T]) -> T | None:
+        try:
+            return check(table.get(row, column))
+        except InvalidField as problem:
+            problems.append(_problem(ENROLMENT_COLUMNS.get(problem.field, column), problem.message))
+            return None
+
+    external_id = table.get(row, "external_id")
+    if not external_id:
+        problems.append(_problem("external_id", "your system's id for the patient is missing"))
+    elif len(external_id) > 100:
+        problems.append(_problem("external_id", "longer than 100 characters"))
+    number = checked("nhs_number", enrolment.check_nhs_number)
+    name = checked("name", enrolment.check_name)
+    born = checked("date_of_birth", lambda raw: enrolment.check_date_of_birth(raw, today))
+    practice = checked("practice", enrolment.check_ods_code)
+    language = checked("language", lambda raw: enrolment.check_language(raw or "en"))
+    if problems:
+        return None, problems
+    assert number and name and born and practice and language
+    return _PatientRow(row, external_id, number, name, born, practice, language), []
+
+
+async def _people_by(
+    session: AsyncSession, column: Any, values: Iterable[str]
+) -> dict[str, Person]:
+    wanted = sorted({value for value in values if value})
+    if not wanted:
+        return {}
+    people = (await session.exec(select(Person).where(column.in_(wanted)))).all()
+    key = column.key
+    return {getattr(person, key): person for person in people}
+
+
+def _whose(
+    patient: _PatientRow, by_number: dict[str, Person], by_id: dict[str, Person]
+) -> tuple[Person | None, InvalidField | None]:
+    """The record a row updates, by the rules of enrolment.register_patient: the sender's id
+    first (so a corrected NHS number updates the same record), then the NHS number."""
+    same_id = by_id.get(patient.external_id)
+    same_number = by_number.get(patient.nhs_number)
+    if same_id is not None and same_number is not None and same_id is not same_number:
+        return None, _problem("nhs_number", "another patient has this NHS number")
+    if same_id is None and same_number is not None and same_number.external_id is not None:
+        return None, _problem(
+            "nhs_number", "this NHS number was sent before under another external_id"
+        )
+    return same_id or same_number, None
+
+
+async def _people_for(
+    session: AsyncSession, patients: Sequence[_PatientRow]
+) -> tuple[dict[str, Person], dict[str, Person]]:
+    by_number = await _people_by(session, col(Person.nhs_number), (p.nhs_number for p in patients))
+    by_id = await _people_by(session, col(Person.external_id), (p.external_id for p in patients))
+    return by_number, by_id
+
+
+async def _check_patients_against_database(
+    session: AsyncSession, rows: Sequence[Checked[_PatientRow]]
+) -> None:
+    """Rows whose external_id and NHS number point at two different people."""
+    by_number, by_id = await _people_for(session, [patient for patient, _ in rows])
+    for patient, problems in rows:
+        person, problem = _whose(patient, by_number, by_id)
+        patient.exists = person is not None
+        if problem is not None:
+            problems.append(problem)
+
+
+def _same_nhs_number_twice(table: CsvTable, patients: Sequence[_PatientRow]) -> Repeats:
+    return _duplicates(
+        ((patient.row.line, patient.nhs_number) for patient in patients), "nhs_number", "NHS number"
+    ).items()
+
+
+async def _people_with_a_working_code(
+    session: AsyncSession, person_ids: Iterable[int], now: datetime
+) -> set[int]:
+    ids = sorted(set(person_ids))
+    if not ids:
+        return set()
+    return set(
+        (
+            await session.exec(
+                select(EnrolmentCode.person_id).where(
+                    col(EnrolmentCode.person_id).in_(ids),
+                    col(EnrolmentCode.used_at).is_(None),
+                    col(EnrolmentCode.revoked_at).is_(None),
+                    col(EnrolmentCode.expires_at) > now,
+                )
+            )
+        ).all()
+    )
+
+
+def _differs(person: Person, patient: _PatientRow) -> bool:
+    """Whether the row changes anything register_patient would write. The language counts only
+    until the person has joined: then it is the one they chose in the chat."""
+    wanted: dict[str, Any] = {
+        "external_id": patient.external_id,
+        "nhs_number": patient.nhs_number,
+        "display_name": patient.name,
+        "date_of_birth": patient.date_of_birth,
+        "practice_ods": patient.practice,
+    }
+    if person.telegram_user_id is None:
+        wanted["language"] = patient.language
+    return any(getattr(person, name) != value for name, value in wanted.items())
+
+
+async def _import_patient_rows(
+    session: AsyncSession,
+    patients: Sequence[_PatientRow],
+    report: ImportReport,
+    *,
+    now: datetime,
+    actor: str,
+    valid_days: int,
+    timezone: str,
+    progress: ProgressFactory,
+) -> None:
+    bar = progress("importing", len(patients))
+    for chunk in _chunks(patients):
+        by_number, by_id = await _people_for(session, [p for p in chunk if p.exists])
+        not_joined = [
+            person.id
+            for person in (*by_number.values(), *by_id.values())
+            if person.telegram_user_id is None and person.id is not None
+        ]
+        has_code = await _people_with_a_working_code(session, not_joined, now)
+        new: list[_PatientRow] = []
+        for patient in chunk:
+            person, problem = _whose(patient, by_number, by_id)
+            if person is None and problem is None:
+                new.append(patient)
+                bar.update(1)
+                continue
+            if problem is None:
+                try:
+                    await _import_patient(
+                        session,
+                        patient,
+                        person,
+                        report,
+                        has_code=person is not None and person.id in has_code,
+                        now=now,
+                        actor=actor,
+                        valid_days=valid_days,
+                        timezone=timezone,
+                    )
+                except InvalidField as refused:
+                    problem = _problem(ENROLMENT_COLUMNS.get(refused.field, "row"), refused.message)
+            if problem is not None:
+                # Only when the database changed after the checks; register_patient refuses
+                # before it changes the person.
+                report.bad_rows.append(BadRow(patient.row.line, patient.row.cells, [problem]))
+            bar.update(1)
+        if new:
+            await _register_many(
+                session, new, report, now=now, actor=actor, valid_days=valid_days, timezone=timezone
+            )
+        # Written, then let go: a 100,000-row file must not keep every row in the session.
+        await session.flush()
+        session.expunge_all()
+    bar.close()
+
+
+async def _register_many(
+    session: AsyncSession,
+    patients: Sequence[_PatientRow],
+    report: ImportReport,
+    *,
+    now: datetime,
+    actor: str,
+    valid_days: int,
+    timezone: str,
+) -> None:
+    """Registers a chunk of new patients as enrolment.register_patient registers one: the same
+    person, single-use code (made and hashed by the enrolment service) and audit entry (tests
+    compare the two), in three multi-row statements instead of some six per patient."""
+    for ods in sorted({patient.practice for patient in patients}):
+        await enrolment.ensure_practice(session, ods)
+    connection = await session.connection()
+    returned = await connection.execute(
+        insert(Person).returning(col(Person.id), col(Person.nhs_number)),
+        [
+            {
+                **_defaults(Person),
+                "role": Role.PATIENT,
+                "display_name": patient.name,
+                "nhs_number": patient.nhs_number,
+                "external_id": patient.external_id,
+                "date_of_birth": patient.date_of_birth,
+                "practice_ods": patient.practice,
+                "language": patient.language,
+                "timezone": timezone,
+                "status": PersonStatus.INVITED,
+                "registered_by": actor,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for patient in patients
+        ],
+    )
+    ids = {number: person_id for person_id, number in returned.all()}
+    expires_at = now + timedelta(days=valid_days)
+    codes = {patient.nhs_number: enrolment._new_code() for patient in patients}
+    await connection.execute(
+        insert(EnrolmentCode),
+        [
+            {
+                **_defaults(EnrolmentCode),
+                "code_hash": enrolment._hash(codes[patient.nhs_number]),
+                "person_id": ids[patient.nhs_number],
+                "created_at": now,
+                "expires_at": expires_at,
+            }
+            for patient in patients
+        ],
+    )
+    await _audit_many(
+        connection,
+        "patient.register",
+        ((ids[patient.nhs_number], f"practice={patient.practice}") for patient in patients),
+        actor=actor,
+        now=now,
+    )
+    for patient in patients:
+        issued = IssuedCode(
+            code=codes[patient.nhs_number],
+            person_id=ids[patient.nhs_number],
+            expires_at=expires_at,
+            reissued=False,
+        )
+        report.codes.append(
+            NewCode(patient.row.line, patient.external_id, patient.name, patient.language, issued)
+        )
+    report.created += len(patients)
+
+
+async def _import_patient(
+    session: AsyncSession,
+    patient: _PatientRow,
+    person: Person | None,
+    report: ImportReport,
+    *,
+    has_code: bool,
+    now: datetime,
+    actor: str,
+    valid_days: int,
+    timezone: str,
+) -> None:
+    # A code for someone new, or for someone registered before whose code has expired or was
+    # replaced. A patient who still holds a working code keeps it, so the letter already sent
+    # stays good; one who has joined needs none.
+    issue_code = person is None or (person.telegram_user_id is None and not has_code)
+    if person is not None and not issue_code and not _differs(person, patient):
+        report.unchanged += 1
+        return
+    issued = await enrolment.register_patient(
+        session,
+        nhs_number_text=patient.nhs_number,
+        name=patient.name,
+        date_of_birth=patient.date_of_birth.isoformat(),
+        practice=patient.practice,
+        language=patient.language,
+        actor=actor,
+        now=now,
+        valid_days=valid_days,
+        timezone=timezone,
+        external_id=patient.external_id,
+        issue_code=issue_code,
+    )
+    if issued.code is not None:
+        report.codes.append(
+            NewCode(patient.row.line, patient.external_id, patient.name, patient.language, issued)
+        )
+    if person is None:
+        report.created += 1
+    else:
+        report.updated += 1
+
+
+async def import_patients(
+    db: Database,
+    path: Path,
+    *,
+    now: datetime,
+    actor: str,
+    valid_days: int,
+    timezone: str,
+    link: Callable[[str], str],
+    codes_file: Path | None = None,
+    bad_rows_file: Path | None = None,
+    dry_run: bool = False,
+    skip_bad_rows: bool = False,
+    progress: ProgressFactory = _no_progress,
+) -> ImportReport:
+    """Registers or updates each patient in the file and writes their new codes to
+    `codes_file` (created 0600, before the commit, so a code is never in the database
+    without being written down). `link(code)` makes the t.me link for a code."""
+    return await _import_file(
+        db,
+        path,
+        ImportKind.PATIENTS,
+        check_row=lambda table, row: _check_patient(table, row, now.date()),
+        repeats=_same_nhs_number_twice,
+        check_database=_check_patients_against_database,
+        checking_bar_follows="rows",
+        import_rows=lambda session, patients, report, _: _import_patient_rows(
+            session,
+            patients,
+            report,
+            now=now,
+            actor=actor,
+            valid_days=valid_days,
+            timezone=timezone,
+            progress=progress,
+        ),
+        statistics=("person", "enrolment_code"),
+        codes=_CodesFile(codes_file, link) if codes_file is not None else None,
+        bad_rows_file=bad_rows_file,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
+    )
+
+
 # Appointments ----------------------------------------------------------------------------
 
 
@@ -1064,7 +1165,7 @@ def _starts_at_hint(raw: str, zone: ZoneInfo) -> InvalidField | None:
 
 def _check_appointment_fields(
     table: CsvTable, row: CsvRow, zone: ZoneInfo
-) -> tuple[AppointmentRecord, bool | None, list[InvalidField]]:
+) -> Checked[_AppointmentRow]:
     """What can be told from the row alone."""
     problems: list[InvalidField] = []
     record = _record(table, row)
@@ -1085,12 +1186,12 @@ def _check_appointment_fields(
     hint = _starts_at_hint(str(record.starts_at), zone)
     if hint is not None:
         problems.append(hint)
-    return record, attended, problems
+    return _AppointmentRow(row, record, attended), problems
 
 
 async def _check_appointments_against_database(
     session: AsyncSession,
-    rows: Sequence[tuple[_AppointmentRow, list[InvalidField]]],
+    rows: Sequence[Checked[_AppointmentRow]],
     *,
     now: datetime,
     zone: ZoneInfo,
@@ -1102,14 +1203,7 @@ async def _check_appointments_against_database(
     reported before anything is written.
     """
     existing = await _existing_appointments(session, (entry for entry, _ in rows))
-    by_number = await _people_by(
-        session, col(Person.nhs_number), (entry.record.nhs_number or "" for entry, _ in rows)
-    )
-    by_id = await _people_by(
-        session,
-        col(Person.external_id),
-        (entry.record.patient_external_id or "" for entry, _ in rows),
-    )
+    by_number, by_id = await _patients_named(session, [entry for entry, _ in rows])
     for entry, problems in rows:
         record = entry.record
         before = existing.get(record.external_id)
@@ -1191,6 +1285,19 @@ async def _check_appointments_against_database(
         )
 
 
+async def _patients_named(
+    session: AsyncSession, entries: Sequence[_AppointmentRow]
+) -> tuple[dict[str, Person], dict[str, Person]]:
+    """The patients the rows name, by NHS number and by patient_external_id."""
+    by_number = await _people_by(
+        session, col(Person.nhs_number), (e.record.nhs_number or "" for e in entries)
+    )
+    by_id = await _people_by(
+        session, col(Person.external_id), (e.record.patient_external_id or "" for e in entries)
+    )
+    return by_number, by_id
+
+
 def _patient_key(entry: _AppointmentRow) -> tuple[str, str]:
     return (entry.record.patient_external_id or "", entry.record.nhs_number or "")
 
@@ -1223,11 +1330,12 @@ async def _import_appointment_rows(
     actor: str,
     source: str,
     zone: ZoneInfo,
-    bar: ProgressBar,
+    progress: ProgressFactory,
 ) -> None:
     """New bookings go in a chunk at a time (_book_many); a row that changed nothing when it
     was checked is only counted; everything else (a move, an attendance mark) goes through
     appointments.save and mark_attendance one row at a time."""
+    bar = progress("importing", len(entries))
     unchanged = sum(1 for entry in entries if entry.unchanged)
     report.unchanged += unchanged
     bar.update(unchanged)
@@ -1237,12 +1345,7 @@ async def _import_appointment_rows(
     for chunk in _chunks(ordered):
         existing = await _existing_appointments(session, [e for e in chunk if e.exists])
         booking = [e for e in chunk if e.attended is None and e.record.external_id not in existing]
-        by_number = await _people_by(
-            session, col(Person.nhs_number), (e.record.nhs_number or "" for e in booking)
-        )
-        by_id = await _people_by(
-            session, col(Person.external_id), (e.record.patient_external_id or "" for e in booking)
-        )
+        by_number, by_id = await _patients_named(session, booking)
         new: list[tuple[_AppointmentRow, Person, dict[str, Any]]] = []
         for entry in chunk:
             record = entry.record
@@ -1274,6 +1377,7 @@ async def _import_appointment_rows(
         # Written, then let go: a 100,000-row file must not keep every row in the session.
         await session.flush()
         session.expunge_all()
+    bar.close()
 
 
 async def _import_one_appointment(
@@ -1361,19 +1465,18 @@ async def _book_many(
             for appointment in booked
         ],
     )
-    await connection.execute(
-        insert(AuditEvent),
-        [
-            {
-                **_defaults(AuditEvent),
-                "actor": actor,
-                "action": "appointment.book",
-                "person_id": appointment["person_id"],
-                "detail": f"appointment={appointment['id']} kind={appointment['kind']}",
-                "at": now,
-            }
+    await _audit_many(
+        connection,
+        "appointment.book",
+        (
+            (
+                appointment["person_id"],
+                f"appointment={appointment['id']} kind={appointment['kind']}",
+            )
             for appointment in booked
-        ],
+        ),
+        actor=actor,
+        now=now,
     )
     receivers = await _recipients(session, [person for _, person, _ in new])
     young = set(
@@ -1399,18 +1502,6 @@ async def _book_many(
     ]
     report.created += len(booked)
     report.reminders_queued += await outbox.queue_many(session, reminders)
-
-
-@cache
-def _defaults(model: type[SQLModel]) -> dict[str, Any]:
-    """The values the model itself gives a new row (status "booked", revision 0, ...), so a
-    row inserted in bulk starts as one added through the ORM. Fields made by a factory (the
-    times) are left out: the caller sets them, or the insert fails loudly."""
-    return {
-        name: info.get_default()
-        for name, info in model.model_fields.items()
-        if name != "id" and not info.is_required() and info.default_factory is None
-    }
 
 
 async def _recipients(
@@ -1499,63 +1590,42 @@ async def import_appointments(
 ) -> ImportReport:
     """Books, moves or marks attendance for each appointment in the file, by its external_id:
     sending a row again updates the appointment, and a new time re-plans its reminders."""
-    table, bad = await asyncio.to_thread(read_csv, path, COLUMNS[ImportKind.APPOINTMENTS])
-    report = ImportReport(
-        ImportKind.APPOINTMENTS, path, header=table.header, ignored_columns=table.ignored
-    )
-    report.dry_run, report.skip_bad_rows = dry_run, skip_bad_rows
-    report.rows = len(table.rows) + len(bad)
-    duplicates = _duplicates(
-        ((row.line, table.get(row, "external_id")) for row in table.rows), "external_id", "id"
-    )
-    checked: list[tuple[_AppointmentRow, list[InvalidField]]] = []
-    for row in table.rows:
-        record, attended, problems = _check_appointment_fields(table, row, default_zone)
-        if row.line in duplicates:
-            problems.append(duplicates[row.line])
-        checked.append((_AppointmentRow(row, record, attended), problems))
-    bar = progress("checking", len(checked))
-    async with db.session() as session:
-        practices = set((await session.exec(select(Practice.ods_code))).all())
-        for chunk in _chunks(checked):
-            await _check_appointments_against_database(
-                session, chunk, now=now, zone=default_zone, practices=practices
-            )
-            session.expunge_all()
-            bar.update(len(chunk))
-    bar.close()
-    bad.extend(
-        BadRow(entry.row.line, entry.row.cells, problems).in_column_order(table)
-        for entry, problems in checked
-        if problems
-    )
-    report.bad_rows = sorted(bad, key=lambda b: b.line)
-    good = [entry for entry, problems in checked if not problems]
+    practices: set[str] | None = None  # the practices known here, looked up once
 
-    if not (report.bad_rows and not skip_bad_rows):
-        bar = progress("importing", len(good))
-        async with db.session() as session:
-            await _import_appointment_rows(
-                session,
-                good,
-                report,
-                plans=plans,
-                now=now,
-                actor=actor,
-                source=f"csv:{path.name}"[:100],
-                zone=default_zone,
-                bar=bar,
-            )
-            bar.close()
-            report.bad_rows.sort(key=lambda b: b.line)
-            if dry_run or (report.bad_rows and not skip_bad_rows):
-                await session.rollback()
-            else:
-                await session.commit()
-                report.committed = True
-                await _refresh_statistics(db, report, "appointment", "outbox_message")
-    await asyncio.to_thread(_finish, report, bad_rows_file)
-    return report
+    async def check_database(
+        session: AsyncSession, rows: Sequence[Checked[_AppointmentRow]]
+    ) -> None:
+        nonlocal practices
+        if practices is None:
+            practices = set((await session.exec(select(Practice.ods_code))).all())
+        await _check_appointments_against_database(
+            session, rows, now=now, zone=default_zone, practices=practices
+        )
+
+    return await _import_file(
+        db,
+        path,
+        ImportKind.APPOINTMENTS,
+        check_row=lambda table, row: _check_appointment_fields(table, row, default_zone),
+        check_database=check_database,
+        checking_bar_follows="database",
+        import_rows=lambda session, entries, report, _: _import_appointment_rows(
+            session,
+            entries,
+            report,
+            plans=plans,
+            now=now,
+            actor=actor,
+            source=_source(path),
+            zone=default_zone,
+            progress=progress,
+        ),
+        statistics=("appointment", "outbox_message"),
+        bad_rows_file=bad_rows_file,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
+    )
 
 
 # NHS Health Check cohorts -----------------------------------------------------------------
@@ -1573,6 +1643,10 @@ def _cohort_record(table: CsvTable, row: CsvRow) -> CohortRecord:
     )
 
 
+# A row of a cohort file, and the record import_cohort is sent for it.
+_CohortRow = tuple[CsvRow, CohortRecord]
+
+
 async def _ids_of_others(session: AsyncSession, external_ids: Iterable[str]) -> set[str]:
     """The ids that already name someone not in a cohort (a patient, a carer):
     import_cohort would refuse the first of them only part way through the batch."""
@@ -1585,6 +1659,21 @@ async def _ids_of_others(session: AsyncSession, external_ids: Iterable[str]) -> 
         )
     )
     return {external_id for external_id in found.all() if external_id}
+
+
+async def _check_cohort_against_database(
+    session: AsyncSession, rows: Sequence[Checked[_CohortRow]]
+) -> None:
+    taken = await _ids_of_others(session, (record.external_id for (_, record), _ in rows))
+    for (_, record), problems in rows:
+        if record.external_id in taken:
+            problems.append(
+                _problem(
+                    "external_id",
+                    "this id belongs to someone who is not in a cohort (a patient or "
+                    "carer registered here)",
+                )
+            )
 
 
 def _count_people_added(session: AsyncSession, bar: ProgressBar) -> Callable[[], None]:
@@ -1608,7 +1697,7 @@ def _count_people_added(session: AsyncSession, bar: ProgressBar) -> Callable[[],
 
 def _count_cohort(
     report: ImportReport,
-    cohort: Sequence[tuple[CsvRow, CohortRecord]],
+    cohort: Sequence[_CohortRow],
     entries: Sequence[CohortEntry],
 ) -> None:
     for (row, _), entry in zip(cohort, entries, strict=True):
@@ -1643,7 +1732,7 @@ def _count_cohort(
 
 async def _add_cohort(
     session: AsyncSession,
-    cohort: Sequence[tuple[CsvRow, CohortRecord]],
+    cohort: Sequence[_CohortRow],
     report: ImportReport,
     table: CsvTable,
     *,
@@ -1717,76 +1806,45 @@ async def import_health_checks(
     at-risk record, an enrolment code (written to `codes_file` as for patients, with the day
     of their invitation) and an invitation day. `source` names the batch (default: the file's
     name). Sending someone again updates them by their external_id."""
-    if codes_file is not None and not dry_run:
-        await asyncio.to_thread(_refuse_existing, codes_file)
-    table, bad = await asyncio.to_thread(read_csv, path, COLUMNS[ImportKind.HEALTH_CHECKS])
-    report = ImportReport(
-        ImportKind.HEALTH_CHECKS, path, header=table.header, ignored_columns=table.ignored
-    )
-    report.dry_run, report.skip_bad_rows = dry_run, skip_bad_rows
-    report.rows = len(table.rows) + len(bad)
     # The service's own day, so its age rule answers here as it will when it writes.
     today = now.astimezone(ZoneInfo(timezone)).date()
-    problems_by_line: dict[int, list[InvalidField]] = defaultdict(list)
-    cohort = [(row, _cohort_record(table, row)) for row in table.rows]
-    bar = progress("checking", len(cohort))
-    for row, record in cohort:
+
+    def check_row(table: CsvTable, row: CsvRow) -> Checked[_CohortRow]:
+        record = _cohort_record(table, row)
         # The checks import_cohort makes, asked of every row first: it would stop at the
         # first wrong one having written nothing, and every bad row is to be reported.
         _, problems = health_checks._check_cohort_record(record, today)
-        problems_by_line[row.line].extend(problems)
-        bar.update(1)
-    # Twice in one file would be one person given two invitation days.
-    for line, problem in _duplicates(
-        ((row.line, record.external_id) for row, record in cohort), "external_id", "id"
-    ).items():
-        problems_by_line[line].append(problem)
-    async with db.session() as session:
-        for chunk in _chunks(cohort):
-            taken = await _ids_of_others(session, (record.external_id for _, record in chunk))
-            for row, record in chunk:
-                if record.external_id in taken:
-                    problems_by_line[row.line].append(
-                        _problem(
-                            "external_id",
-                            "this id belongs to someone who is not in a cohort (a patient or "
-                            "carer registered here)",
-                        )
-                    )
-    bar.close()
-    bad.extend(
-        BadRow(row.line, row.cells, problems_by_line[row.line]).in_column_order(table)
-        for row in table.rows
-        if problems_by_line.get(row.line)
-    )
-    report.bad_rows = sorted(bad, key=lambda b: b.line)
-    good = [(row, record) for row, record in cohort if not problems_by_line.get(row.line)]
+        return (row, record), list(problems)
 
-    if not (report.bad_rows and not skip_bad_rows):
-        async with db.session() as session:
-            await _add_cohort(
-                session,
-                good,
-                report,
-                table,
-                source=(source or path.stem)[:COHORT_SOURCE_MAX_LENGTH],
-                actor=actor,
-                now=now,
-                plans=plans,
-                per_day=per_day,
-                timezone=timezone,
-                valid_days=valid_days,
-                skip_bad_rows=skip_bad_rows,
-                progress=progress,
-            )
-            report.bad_rows.sort(key=lambda b: b.line)
-            if dry_run or (report.bad_rows and not skip_bad_rows):
-                await session.rollback()
-            else:
-                await _commit_with_codes(session, report, codes_file, link, invite_days=True)
-                await _refresh_statistics(db, report, "person", "enrolment_code", "health_check")
-    await asyncio.to_thread(_finish, report, bad_rows_file)
-    return report
+    return await _import_file(
+        db,
+        path,
+        ImportKind.HEALTH_CHECKS,
+        check_row=check_row,
+        check_database=_check_cohort_against_database,
+        checking_bar_follows="rows",
+        import_rows=lambda session, cohort, report, table: _add_cohort(
+            session,
+            cohort,
+            report,
+            table,
+            source=(source or path.stem)[:COHORT_SOURCE_MAX_LENGTH],
+            actor=actor,
+            now=now,
+            plans=plans,
+            per_day=per_day,
+            timezone=timezone,
+            valid_days=valid_days,
+            skip_bad_rows=skip_bad_rows,
+            progress=progress,
+        ),
+        statistics=("person", "enrolment_code", "health_check"),
+        codes=_CodesFile(codes_file, link, invite_days=True) if codes_file is not None else None,
+        bad_rows_file=bad_rows_file,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
+    )
 
 
 # The transition programme -----------------------------------------------------------------
@@ -1889,7 +1947,7 @@ def _age_problem(person: Person, now: datetime) -> str | None:
 
 async def _check_transition_against_database(
     session: AsyncSession,
-    rows: Sequence[tuple[_TransitionRow, list[InvalidField]]],
+    rows: Sequence[Checked[_TransitionRow]],
     *,
     now: datetime,
 ) -> None:
@@ -2040,8 +2098,9 @@ async def _import_transition_rows(
     now: datetime,
     actor: str,
     source: str,
-    bar: ProgressBar,
+    progress: ProgressFactory,
 ) -> None:
+    bar = progress("importing", len(entries))
     for chunk in _chunks(entries):
         ids = sorted({entry.person_id for entry in chunk if entry.person_id is not None})
         people = {
@@ -2080,6 +2139,20 @@ async def _import_transition_rows(
             bar.update(1)
         await session.flush()
         session.expunge_all()
+    bar.close()
+
+
+def _same_patient_twice(table: CsvTable, entries: Sequence[_TransitionRow]) -> Repeats:
+    """The same young person twice (perhaps once by id, once by NHS number): which row is
+    right is the sender's call."""
+    twice = _duplicates(
+        ((entry.row.line, str(entry.person_id or "")) for entry in entries), "patient", "patient"
+    )
+    return [
+        (entry.row.line, _problem(entry.patient_column, twice[entry.row.line].message))
+        for entry in entries
+        if entry.row.line in twice
+    ]
 
 
 async def import_transition(
@@ -2096,55 +2169,28 @@ async def import_transition(
 ) -> ImportReport:
     """Puts each young person in the transition programme, updates it, or (active=no) ends
     it. The patient must be registered already. A row sent again as it was changes nothing."""
-    table, bad = await asyncio.to_thread(read_csv, path, COLUMNS[ImportKind.TRANSITION])
-    report = ImportReport(
-        ImportKind.TRANSITION, path, header=table.header, ignored_columns=table.ignored
+    return await _import_file(
+        db,
+        path,
+        ImportKind.TRANSITION,
+        check_row=_check_transition_fields,
+        check_database=lambda session, rows: _check_transition_against_database(
+            session, rows, now=now
+        ),
+        repeats_after_database=_same_patient_twice,
+        checking_bar_follows="database",
+        import_rows=lambda session, entries, report, _: _import_transition_rows(
+            session,
+            entries,
+            report,
+            plans=plans,
+            now=now,
+            actor=actor,
+            source=_source(path),
+            progress=progress,
+        ),
+        bad_rows_file=bad_rows_file,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
     )
-    report.dry_run, report.skip_bad_rows = dry_run, skip_bad_rows
-    report.rows = len(table.rows) + len(bad)
-    checked = [_check_transition_fields(table, row) for row in table.rows]
-    bar = progress("checking", len(checked))
-    async with db.session() as session:
-        for chunk in _chunks(checked):
-            await _check_transition_against_database(session, chunk, now=now)
-            session.expunge_all()
-            bar.update(len(chunk))
-    bar.close()
-    # The same young person twice (perhaps once by id, once by NHS number): which row is
-    # right is the sender's call.
-    twice = _duplicates(
-        ((entry.row.line, str(entry.person_id or "")) for entry, _ in checked), "patient", "patient"
-    )
-    for entry, problems in checked:
-        if entry.row.line in twice:
-            problems.append(_problem(entry.patient_column, twice[entry.row.line].message))
-    bad.extend(
-        BadRow(entry.row.line, entry.row.cells, problems).in_column_order(table)
-        for entry, problems in checked
-        if problems
-    )
-    report.bad_rows = sorted(bad, key=lambda b: b.line)
-    good = [entry for entry, problems in checked if not problems]
-
-    if not (report.bad_rows and not skip_bad_rows):
-        bar = progress("importing", len(good))
-        async with db.session() as session:
-            await _import_transition_rows(
-                session,
-                good,
-                report,
-                plans=plans,
-                now=now,
-                actor=actor,
-                source=f"csv:{path.name}"[:100],
-                bar=bar,
-            )
-            bar.close()
-            report.bad_rows.sort(key=lambda b: b.line)
-            if dry_run or (report.bad_rows and not skip_bad_rows):
-                await session.rollback()
-            else:
-                await session.commit()
-                report.committed = True
-    await asyncio.to_thread(_finish, report, bad_rows_file)
-    return report
