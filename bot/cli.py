@@ -215,17 +215,14 @@ def _check_plans(args: argparse.Namespace, settings: Settings) -> int:
     except PlanFileError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for kind, events in plans.appointments.items():
+    sections = [(kind.value, events) for kind, events in plans.appointments.items()]
+    sections.append(("health_check_invitations", plans.health_check_invitations))
+    for name, events in sections:
         rows = [
             f"{event.offset:+d} {event.unit}" + (f" at {event.at:%H:%M}" if event.at else "")
             for event in events
         ]
-        print(f"{kind.value}: {', '.join(rows) or 'no reminders'}")
-    rows = [
-        f"{event.offset:+d} {event.unit}" + (f" at {event.at:%H:%M}" if event.at else "")
-        for event in plans.health_check_invitations
-    ]
-    print(f"health_check_invitations: {', '.join(rows) or 'none'}")
+        print(f"{name}: {', '.join(rows) or 'no reminders'}")
     return 0
 
 

@@ -148,8 +148,8 @@ def _lines(node: yaml.Node, path: tuple[Any, ...], into: dict[tuple[Any, ...], i
     into[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
-            into[(*path, key.value)] = key.start_mark.line + 1
             _lines(value, (*path, key.value), into)
+            # An error about a key points at the key's line, not its value's.
             into[(*path, key.value)] = key.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):

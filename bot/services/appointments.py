@@ -112,7 +112,7 @@ def parse_time(raw: datetime | str, field_name: str, zone: ZoneInfo) -> datetime
     return value.astimezone(UTC)
 
 
-def _check(
+def check_record(
     record: AppointmentRecord, *, now: datetime, zone: ZoneInfo, creating: bool
 ) -> tuple[dict[str, Any], list[InvalidField]]:
     problems: list[InvalidField] = []
@@ -236,7 +236,7 @@ async def save(
     A change of time, place or kind re-plans the reminders; anything else keeps them.
     """
     existing = await by_external_id(session, (record.external_id or "").strip())
-    values, problems = _check(record, now=now, zone=default_zone, creating=existing is None)
+    values, problems = check_record(record, now=now, zone=default_zone, creating=existing is None)
     person: Person | None = None
     try:
         person = await find_patient(

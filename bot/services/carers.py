@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlmodel import col, select, update
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import (
@@ -19,8 +19,6 @@ from bot.models import (
     AppointmentStatus,
     CarerLink,
     EnrolmentCode,
-    OutboxMessage,
-    OutboxStatus,
     Person,
     PersonStatus,
     Priority,
@@ -28,7 +26,7 @@ from bot.models import (
 )
 from bot.plans import Plans
 from bot.services import appointments, audit, outbox
-from bot.services.enrolment import IssuedCode, _hash, _issue_code
+from bot.services.enrolment import IssuedCode, code_hash, issue_enrolment_code
 
 # People who may invite a carer: those whose own appointments are reminded.
 MAY_INVITE = frozenset({Role.PATIENT, Role.YOUNG_PERSON})
@@ -98,7 +96,7 @@ async def invite(
     await session.flush()
     assert placeholder.id is not None
     session.add(CarerLink(patient_id=patient.id, carer_id=placeholder.id, created_at=now))
-    code, expires_at = await _issue_code(
+    code, expires_at = await issue_enrolment_code(
         session, placeholder, now=now, valid_days=INVITE_VALID_DAYS, purpose=CARER_CODE
     )
     await audit.record(
@@ -125,7 +123,7 @@ async def accept_as_existing_user(
     or None when the code is not a carer invitation (it is then handled as any /start)."""
     code = (
         await session.exec(
-            select(EnrolmentCode).where(col(EnrolmentCode.code_hash) == _hash(raw_code))
+            select(EnrolmentCode).where(col(EnrolmentCode.code_hash) == code_hash(raw_code))
         )
     ).one_or_none()
     if code is None or code.purpose != CARER_CODE:
@@ -239,16 +237,11 @@ async def remove(
                 select(Appointment.id).where(col(Appointment.person_id) == patient.id)
             )
         ).all()
-        await session.exec(  # type: ignore[call-overload]
-            update(OutboxMessage)
-            .where(
-                col(OutboxMessage.person_id) == carer.id,
-                col(OutboxMessage.status) == OutboxStatus.PENDING,
-                col(OutboxMessage.topic).in_(
-                    [appointments.topic(a) for a in appointment_ids if a is not None]
-                ),
-            )
-            .values(status=OutboxStatus.CANCELLED, last_error="carer removed")
+        await outbox.cancel_pending_for_person(
+            session,
+            carer.id or 0,
+            reason="carer removed",
+            topics=[appointments.topic(a) for a in appointment_ids if a is not None],
         )
         other = carer if by.id == patient.id else patient
         await outbox.queue(

@@ -982,13 +982,13 @@ async def _register_many(
     )
     ids = {number: person_id for person_id, number in returned.all()}
     expires_at = now + timedelta(days=valid_days)
-    codes = {patient.nhs_number: enrolment._new_code() for patient in patients}
+    codes = {patient.nhs_number: enrolment.new_code() for patient in patients}
     await connection.execute(
         insert(EnrolmentCode),
         [
             {
                 **_defaults(EnrolmentCode),
-                "code_hash": enrolment._hash(codes[patient.nhs_number]),
+                "code_hash": enrolment.code_hash(codes[patient.nhs_number]),
                 "person_id": ids[patient.nhs_number],
                 "created_at": now,
                 "expires_at": expires_at,
@@ -1208,7 +1208,7 @@ async def _check_appointments_against_database(
         record = entry.record
         before = existing.get(record.external_id)
         entry.exists = before is not None
-        values, field_problems = appointments._check(
+        values, field_problems = appointments.check_record(
             record, now=now, zone=zone, creating=before is None
         )
         said = {problem.field for problem in problems}
@@ -1350,7 +1350,9 @@ async def _import_appointment_rows(
         for entry in chunk:
             record = entry.record
             if entry.attended is None and record.external_id not in existing:
-                values, problems = appointments._check(record, now=now, zone=zone, creating=True)
+                values, problems = appointments.check_record(
+                    record, now=now, zone=zone, creating=True
+                )
                 person = (
                     by_id.get(record.patient_external_id)
                     if record.patient_external_id

@@ -177,11 +177,11 @@ def normalise_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw or "").upper()
 
 
-def _hash(code: str) -> str:
+def code_hash(code: str) -> str:
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
 
 
-def _new_code() -> str:
+def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
 
 
@@ -197,7 +197,7 @@ async def ensure_practice(session: AsyncSession, ods_code: str) -> Practice:
     return practice
 
 
-async def _issue_code(
+async def issue_enrolment_code(
     session: AsyncSession,
     person: Person,
     *,
@@ -216,12 +216,12 @@ async def _issue_code(
         )
     ).all():
         old.revoked_at = now
-    code = _new_code()
+    code = new_code()
     expires_at = now + timedelta(days=valid_days)
     assert person.id is not None
     session.add(
         EnrolmentCode(
-            code_hash=_hash(code), person_id=person.id, expires_at=expires_at, purpose=purpose
+            code_hash=code_hash(code), person_id=person.id, expires_at=expires_at, purpose=purpose
         )
     )
     return code, expires_at
@@ -314,7 +314,7 @@ async def register_patient(
             session, actor=actor, action="patient.update", person_id=person.id, at=now
         )
         return IssuedCode(code=None, person_id=person.id, expires_at=None, reissued=True)
-    code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
+    code, expires_at = await issue_enrolment_code(session, person, now=now, valid_days=valid_days)
     await audit.record(
         session,
         actor=actor,
@@ -366,7 +366,7 @@ async def invite_staff(
     )
     session.add(person)
     await session.flush()
-    code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
+    code, expires_at = await issue_enrolment_code(session, person, now=now, valid_days=valid_days)
     assert person.id is not None
     await audit.record(
         session,
@@ -414,7 +414,7 @@ async def _check_code(
         return CodeRefused(CodeProblem.LOCKED, locked_until=until)
     code = (
         await session.exec(
-            select(EnrolmentCode).where(col(EnrolmentCode.code_hash) == _hash(raw_code))
+            select(EnrolmentCode).where(col(EnrolmentCode.code_hash) == code_hash(raw_code))
         )
     ).one_or_none()
     problem: CodeProblem | None = None

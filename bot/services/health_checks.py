@@ -31,17 +31,16 @@ from bot.plans import Plans
 from bot.services import audit, outbox
 from bot.services.enrolment import (
     InvalidField,
-    _issue_code,
     check_date_of_birth,
     check_external_id,
     check_language,
     check_name,
     check_ods_code,
     ensure_practice,
+    issue_enrolment_code,
 )
 
 MIN_AGE, MAX_AGE, INTERVAL_YEARS = 40, 74, 5
-ASK_ROLES = frozenset({Role.AT_RISK})
 
 
 class Reason(StrEnum):
@@ -318,8 +317,11 @@ async def plan_invitation(
     now: datetime,
     plans: Plans,
     skip_invitation: bool = False,
+    invite_at: datetime | None = None,
 ) -> int:
-    """Queues the invitation (offset 0) and its reminders from `day`, as the plan says."""
+    """Queues the invitation (offset 0) and its reminders from `day`, as the plan says.
+    `skip_invitation`: it was given in the chat already; `invite_at`: it goes at that moment
+    instead (someone who joined after their day came)."""
     assert check.id is not None and person.id is not None
     zone = ZoneInfo(person.timezone)
     anchor = datetime.combine(day, time(12, 0), tzinfo=zone)
@@ -328,9 +330,12 @@ async def plan_invitation(
     for event in plans.health_check_invitations:
         if skip_invitation and event.offset == 0:
             continue
-        due = event.send_time(anchor, zone)
-        if due <= now:
-            continue
+        if invite_at is not None and event.offset == 0:
+            due = invite_at
+        else:
+            due = event.send_time(anchor, zone)
+            if due <= now:
+                continue
         if await outbox.queue(
             session,
             template_key=event.template,
@@ -614,7 +619,9 @@ async def _add_to_cohort(
     code = expires_at = None
     # A person sent again keeps the code already posted to them while it still works.
     if person.telegram_user_id is None and not await has_working_code(session, person, now):
-        code, expires_at = await _issue_code(session, person, now=now, valid_days=valid_days)
+        code, expires_at = await issue_enrolment_code(
+            session, person, now=now, valid_days=valid_days
+        )
     joined = person.status == PersonStatus.ACTIVE
     if acted:
         invite_on = None
@@ -663,17 +670,5 @@ async def on_joined(session: AsyncSession, person: Person, *, now: datetime, pla
         await plan_invitation(session, check, person, day=check.due_on, now=now, plans=plans)
         return True
     check.status, check.invited_at = HealthCheckStatus.INVITED, now
-    await plan_invitation(
-        session, check, person, day=today, now=now, plans=plans, skip_invitation=True
-    )
-    await outbox.queue(
-        session,
-        template_key="health_check_invitation",
-        dedupe_key=f"hc:{check.id}:{today.isoformat()}:joined",
-        due_at=now,
-        priority=Priority.REMINDER,
-        params={"health_check_id": check.id, **await how_to_book(session, person)},
-        person_id=person.id,
-        topic=topic(check),
-    )
+    await plan_invitation(session, check, person, day=today, now=now, plans=plans, invite_at=now)
     return True

@@ -85,6 +85,7 @@ async def queue_many(session: AsyncSession, rows: list[dict[str, Any]]) -> int:
     now = datetime.now(UTC)
     values = [
         {
+            "person_id": None,
             "chat_id": None,
             "chat_language": None,
             "topic": None,
@@ -284,17 +285,31 @@ async def release_orphans(session: AsyncSession) -> int:
     return int(result.rowcount or 0)
 
 
-async def cancel_pending_for_person(session: AsyncSession, person_id: int, *, reason: str) -> int:
+async def _cancel_pending(session: AsyncSession, *conditions: Any, reason: str) -> int:
     result = await session.exec(  # type: ignore[call-overload]
         update(OutboxMessage)
         .where(
-            col(OutboxMessage.person_id) == person_id,
+            *conditions,
             # A row already `sending` is checked again by the dispatcher just before it sends.
             col(OutboxMessage.status) == OutboxStatus.PENDING,
         )
-        .values(status=OutboxStatus.CANCELLED, last_error=reason, lease_expires_at=None)
+        .values(
+            status=OutboxStatus.CANCELLED,
+            last_error=reason[:ERROR_TEXT_LIMIT],
+            lease_expires_at=None,
+        )
     )
     return int(result.rowcount or 0)
+
+
+async def cancel_pending_for_person(
+    session: AsyncSession, person_id: int, *, reason: str, topics: list[str] | None = None
+) -> int:
+    """Cancels what waits for one person; with `topics`, only what is about those things."""
+    conditions = [col(OutboxMessage.person_id) == person_id]
+    if topics is not None:
+        conditions.append(col(OutboxMessage.topic).in_(topics))
+    return await _cancel_pending(session, *conditions, reason=reason)
 
 
 async def pending_for_person(session: AsyncSession, person_id: int) -> list[OutboxMessage]:
@@ -333,15 +348,16 @@ async def oldest_pending_due(session: AsyncSession) -> datetime | None:
 
 async def cancel_pending_for_topic(session: AsyncSession, topic: str, *, reason: str) -> int:
     """Cancels what a planner queued about one thing (an appointment moved or cancelled)."""
-    result = await session.exec(  # type: ignore[call-overload]
-        update(OutboxMessage)
-        .where(
-            col(OutboxMessage.topic) == topic,
-            col(OutboxMessage.status) == OutboxStatus.PENDING,
-        )
-        .values(status=OutboxStatus.CANCELLED, last_error=reason[:ERROR_TEXT_LIMIT])
-    )
-    return int(result.rowcount or 0)
+    return await _cancel_pending(session, col(OutboxMessage.topic) == topic, reason=reason)
+
+
+async def count_for_topic(
+    session: AsyncSession, topic: str, *, status: OutboxStatus | None = None
+) -> int:
+    conditions = [col(OutboxMessage.topic) == topic]
+    if status is not None:
+        conditions.append(col(OutboxMessage.status) == status)
+    return int((await session.exec(select(func.count()).where(*conditions))).one())
 
 
 async def for_topic(session: AsyncSession, topic: str) -> list[OutboxMessage]:

@@ -60,30 +60,21 @@ async def tell_practice(
     now: datetime,
 ) -> bool:
     chats, people = await _staff_chats(session, practice_ods)
-    about = person_topic(int(params["person_id"]))
-    for chat_id in chats:
-        await outbox.queue(
-            session,
-            template_key=template_key,
-            dedupe_key=f"{dedupe_key}:chat:{chat_id}",
-            due_at=now,
-            priority=Priority.REMINDER,
-            params=params,
-            chat_id=chat_id,
-            chat_language="en",
-            topic=about,
-        )
-    for person_id in people:
-        await outbox.queue(
-            session,
-            template_key=template_key,
-            dedupe_key=f"{dedupe_key}:staff:{person_id}",
-            due_at=now,
-            priority=Priority.REMINDER,
-            params=params,
-            person_id=person_id,
-            topic=about,
-        )
+    note = {
+        "template_key": template_key,
+        "due_at": now,
+        "priority": Priority.REMINDER,
+        "params": params,
+        "topic": person_topic(int(params["person_id"])),
+    }
+    await outbox.queue_many(
+        session,
+        [
+            {**note, "dedupe_key": f"{dedupe_key}:chat:{c}", "chat_id": c, "chat_language": "en"}
+            for c in chats
+        ]
+        + [{**note, "dedupe_key": f"{dedupe_key}:staff:{p}", "person_id": p} for p in people],
+    )
     return bool(chats or people)
 
 

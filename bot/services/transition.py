@@ -19,6 +19,7 @@ from bot.models import (
     STAFF_ROLES,
     Appointment,
     AppointmentStatus,
+    OutboxStatus,
     Person,
     Priority,
     Role,
@@ -198,7 +199,7 @@ async def _plan_check_ins(
     day = min(transition.started_on.day, 28)
     # Planned afresh whenever the programme changes (the earlier rows were cancelled), so
     # each planning has its own dedupe keys.
-    planning = len(await outbox.for_topic(session, topic(transition)))
+    planning = await outbox.count_for_topic(session, topic(transition))
     month = date(today.year, today.month, 1)
     planned = 0
     while planned < CHECK_INS_AHEAD:
@@ -357,12 +358,11 @@ async def top_up_check_ins(session: AsyncSession, *, now: datetime) -> int:
             .where(col(Transition.active).is_(True))
         )
     ).all():
-        pending = [
-            row
-            for row in await outbox.for_topic(session, topic(programme))
-            if row.status == "pending" and row.template_key == "transition_check_in"
-        ]
-        if len(pending) >= CHECK_INS_AHEAD // 2:
+        # The programme's topic holds only its check-ins.
+        pending = await outbox.count_for_topic(
+            session, topic(programme), status=OutboxStatus.PENDING
+        )
+        if pending >= CHECK_INS_AHEAD // 2:
             continue
         await outbox.cancel_pending_for_topic(session, topic(programme), reason="topped up")
         await _plan_check_ins(session, programme, person, now=now)
