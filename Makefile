@@ -21,6 +21,7 @@ run: catalogs
 test: catalogs
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/diabridge content check
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/diabridge

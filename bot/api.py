@@ -29,6 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from bot import content
 from bot.context import AppContext
 from bot.i18n import LANGUAGES
 from bot.models import (
@@ -41,7 +42,7 @@ from bot.models import (
     utcnow,
 )
 from bot.plans import Plans, load_plans
-from bot.services import api_keys, appointments, audit, enrolment, health_checks, outbox
+from bot.services import api_keys, appointments, audit, campaigns, enrolment, health_checks, outbox
 from bot.services import transition as transitions
 from bot.services.appointments import AppointmentRecord, InvalidRecord
 from bot.services.enrolment import InvalidField, IssuedCode
@@ -275,6 +276,8 @@ PATIENT_FIELDS: dict[str, Spec] = {
     "language": Spec(str, required=True, choices=LANGUAGES),
     "timezone": Spec(str),
     "issue_code": Spec(bool),
+    "diabetes_type": Spec(str, choices=enrolment.DIABETES_TYPES),
+    "diagnosed_on": Spec(str, pattern=DATE, pattern_help=DATE_HELP),
 }
 CHANGE_FIELDS: dict[str, Spec] = {
     "kind": Spec(str),
@@ -308,6 +311,17 @@ COHORT_PERSON_FIELDS: dict[str, Spec] = {
     "language": Spec(str, choices=LANGUAGES),
     "last_check_on": Spec(str, nullable=True, pattern=DATE, pattern_help=DATE_HELP),
     "priority": Spec(int, bounds=(0, 9)),
+}
+SEND_AT = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})$")
+SEND_AT_HELP = "write a date and time with its offset, like 2027-01-25T10:00:00+00:00"
+CAMPAIGN_FIELDS: dict[str, Spec] = {
+    "name": Spec(str, required=True),
+    "topic": Spec(str, required=True),
+    "languages": Spec(list),
+    "diabetes_types": Spec(list),
+    "roles": Spec(list),
+    "practices": Spec(list),
+    "send_at": Spec(str, nullable=True, pattern=SEND_AT, pattern_help=SEND_AT_HELP),
 }
 TRANSITION_FIELDS: dict[str, Spec] = {
     "started_on": Spec(str, required=True, pattern=DATE, pattern_help=DATE_HELP),
@@ -389,6 +403,11 @@ def _value_problems(
 
 
 def _patient_problems(values: Mapping[str, Any], today: date) -> list[FieldError]:
+    try:
+        # The diagnosis cannot come before the birth; a wrong birth date is named on its own.
+        born = enrolment.check_date_of_birth(values["date_of_birth"], today)
+    except (KeyError, InvalidField):
+        born = None
     return _value_problems(
         values,
         {
@@ -398,6 +417,7 @@ def _patient_problems(values: Mapping[str, Any], today: date) -> list[FieldError
             "date_of_birth": lambda raw: enrolment.check_date_of_birth(raw, today),
             "practice": enrolment.check_ods_code,
             "timezone": enrolment.check_timezone,
+            "diagnosed_on": lambda raw: enrolment.check_diagnosed_on(raw, today, born),
         },
     )
 
@@ -538,7 +558,9 @@ def _code_json(issued: IssuedCode, username: str | None) -> dict[str, Any]:
     }
 
 
-def _patient_json(person: Person, issued: IssuedCode, username: str | None) -> dict[str, Any]:
+def _patient_json(
+    person: Person, issued: IssuedCode | None, username: str | None
+) -> dict[str, Any]:
     body: dict[str, Any] = {
         "id": person.id,
         "external_id": person.external_id,
@@ -546,9 +568,11 @@ def _patient_json(person: Person, issued: IssuedCode, username: str | None) -> d
         "language": person.language,
         "timezone": person.timezone,
         "status": person.status,
+        "diabetes_type": person.diabetes_type,
+        "diagnosed_on": _day(person.diagnosed_on),
     }
     # A patient sent again without issue_code keeps their code: the answer has none.
-    if issued.code is not None and issued.expires_at is not None:
+    if issued is not None and issued.code is not None and issued.expires_at is not None:
         body.update(_code_json(issued, username))
     return body
 
@@ -753,6 +777,8 @@ async def save_patient(request: web.Request, caller: Caller) -> web.Response:
             external_id=values["external_id"],
             patient_timezone=values.get("timezone"),
             issue_code=values.get("issue_code", False),
+            diabetes_type=values.get("diabetes_type"),
+            diagnosed_on=values.get("diagnosed_on"),
         )
         person = await session.get(Person, issued.person_id)
         assert person is not None
@@ -760,6 +786,19 @@ async def save_patient(request: web.Request, caller: Caller) -> web.Response:
     return web.json_response(
         _patient_json(person, issued, username), status=200 if issued.reissued else 201
     )
+
+
+@needs(api_keys.PATIENTS)
+async def get_patient(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        # The record holds the patient's diagnosis: reading it is accounted for.
+        await audit.record(
+            session, actor=caller.actor, action="patient.view", person_id=person.id, at=utcnow()
+        )
+        body = _patient_json(person, None, None)
+    return web.json_response(body)
 
 
 @needs(api_keys.APPOINTMENTS)
@@ -1003,6 +1042,89 @@ async def end_transition(request: web.Request, caller: Caller) -> web.Response:
     return web.json_response(body)
 
 
+def _campaign_json(entry: campaigns.CampaignStatus, zone: ZoneInfo) -> dict[str, Any]:
+    campaign = entry.campaign
+    return {
+        "name": campaign.name,
+        "topic": campaign.topic_id,
+        "audience": entry.audience.as_json(),
+        "send_at": _time(campaign.send_at, zone),
+        "created_at": _time(campaign.created_at, zone),
+        "created_by": campaign.created_by,
+        "recipients": campaign.recipients,
+        "counts": dict(entry.counts),
+    }
+
+
+@needs(api_keys.CAMPAIGNS)
+async def send_campaign(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    zone = ctx.settings.zone
+    values, wrong = read_fields(await read_json(request), CAMPAIGN_FIELDS)
+    send_at = None
+    if values.get("send_at") is not None:
+        try:
+            send_at = campaigns.parse_local_time(values["send_at"], zone)
+        except InvalidField as problem:
+            wrong.append(FieldError("send_at", problem.message))
+    library = content.library()
+    given = {name for name in values if name not in {e.field for e in wrong}}
+    *_, problems = campaigns.check(
+        name=values["name"] if "name" in given else None,
+        topic_id=values["topic"] if "topic" in given else None,
+        audience={name: values[name] for name in campaigns.AUDIENCE_FIELDS if name in given},
+        send_at=send_at,
+        now=now,
+        library=library,
+    )
+    wrong += [FieldError(p.field, p.message) for p in problems]
+    if wrong:
+        raise unprocessable(wrong)
+    async with ctx.db.session() as session:
+        try:
+            result = await campaigns.send(
+                session,
+                name=values["name"],
+                topic_id=values["topic"],
+                audience={name: values.get(name) for name in campaigns.AUDIENCE_FIELDS},
+                send_at=send_at,
+                actor=caller.actor,
+                now=now,
+                library=library,
+            )
+        except campaigns.CampaignConflict as error:
+            raise Problem(409, "Conflict", str(error)) from None
+        entry = await campaigns.status(session, result.campaign.name)
+    body = _campaign_json(entry, zone)
+    body.update(matched=result.matched, queued=result.queued)
+    return web.json_response(
+        body,
+        status=201 if result.created else 200,
+        headers={"Location": f"{PREFIX}/campaigns/{result.campaign.name}"},
+    )
+
+
+@needs(api_keys.CAMPAIGNS)
+async def get_campaign(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    async with ctx.db.session() as session:
+        try:
+            entry = await campaigns.status(session, request.match_info["name"])
+        except campaigns.NotFound:
+            raise Problem(404, "Not Found", "no campaign has this name") from None
+    return web.json_response(_campaign_json(entry, ctx.settings.zone))
+
+
+@needs(api_keys.CAMPAIGNS)
+async def list_campaigns(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    async with ctx.db.session() as session:
+        entries = await campaigns.list_campaigns(session)
+    zone = ctx.settings.zone
+    return web.json_response({"campaigns": [_campaign_json(e, zone) for e in entries]})
+
+
 @functools.cache
 def openapi_text() -> str:
     return json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
@@ -1020,11 +1142,15 @@ def build_api(ctx: AppContext) -> web.Application:
     one = r"/appointments/{id:\d+}"
     api.router.add_get("/openapi.json", openapi_document, allow_head=False)
     api.router.add_post("/patients", save_patient)
+    api.router.add_get("/patients/{external_id}", get_patient, allow_head=False)
     programme = "/patients/{external_id}/transition"
     api.router.add_put(programme, put_transition)
     api.router.add_get(programme, get_transition, allow_head=False)
     api.router.add_delete(programme, end_transition)
     api.router.add_post("/health-check-cohorts", import_cohort)
+    api.router.add_post("/campaigns", send_campaign)
+    api.router.add_get("/campaigns", list_campaigns, allow_head=False)
+    api.router.add_get("/campaigns/{name}", get_campaign, allow_head=False)
     api.router.add_post("/appointments", save_appointment)
     api.router.add_get(one, get_appointment, allow_head=False)
     api.router.add_patch(one, change_appointment)

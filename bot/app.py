@@ -27,6 +27,8 @@ from telegram.ext import (
 from bot import (
     appointment_messages,
     carer_messages,
+    content,
+    education_messages,
     health_check_messages,
     i18n,
     messages,
@@ -44,6 +46,7 @@ from handlers import (
     appointments,
     carers,
     conversation,
+    education,
     health_checks,
     onboarding,
     practice,
@@ -107,6 +110,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("mydata", account.mydata, filters=private),
             CommandHandler("forget", account.forget, filters=private),
             CommandHandler("stop", account.stop, filters=private),
+            CommandHandler("learn", education.learn_command, filters=private),
             CommandHandler("carer", carers.carer_command, filters=private),
             CommandHandler("healthcheck", health_checks.health_check_command, filters=private),
             CommandHandler("ready", transition.ready_command, filters=private),
@@ -122,6 +126,9 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CallbackQueryHandler(account.menu_pressed, pattern=f"^{messages.CB_MENU}"),
             CallbackQueryHandler(account.forget_answered, pattern=f"^{messages.CB_FORGET}"),
             CallbackQueryHandler(carers.carer_pressed, pattern=f"^{carer_messages.CB_CARER}"),
+            CallbackQueryHandler(
+                education.learn_pressed, pattern=f"^{education_messages.CB_LEARN}"
+            ),
             CallbackQueryHandler(
                 transition.transition_pressed, pattern=f"^{transition_messages.CB_TRANSITION}"
             ),
@@ -227,6 +234,7 @@ async def serve(settings: Settings, *, webhook: bool, stop: asyncio.Event | None
     db = Database(settings.database_url)
     await db.upgrade()
     load_red_flag_rules()  # now, so the first person to write is not kept waiting
+    content.configure(settings.content_dir)  # refuses a library that fails its check
     ctx = AppContext(settings=settings, db=db, plans=load_plans(settings.plans_file))
     application = build_application(ctx)
     leadership = DispatchLeadership(db)

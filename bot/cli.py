@@ -10,7 +10,8 @@ import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot import cli_api_keys, cli_import
+from bot import cli_api_keys, cli_campaigns, cli_content, cli_import
+from bot.content import ContentError, load_library
 from bot.db import Database, upgrade_database
 from bot.i18n import LANGUAGES
 from bot.models import Practice
@@ -19,7 +20,7 @@ from bot.services import enrolment, practices
 from bot.services.enrolment import InvalidField, IssuedCode
 from bot.settings import Settings, load_settings
 
-COMMAND_GROUPS = (cli_api_keys, cli_import)
+COMMAND_GROUPS = (cli_api_keys, cli_campaigns, cli_content, cli_import)
 
 NO_TOKEN = """\
 diabridge needs a Telegram bot token to run.
@@ -98,6 +99,8 @@ async def _register(args: argparse.Namespace, settings: Settings) -> IssuedCode:
                     now=now,
                     valid_days=days,
                     timezone=settings.timezone,
+                    diabetes_type=args.diabetes_type,
+                    diagnosed_on=args.diagnosed_on,
                 )
             return await enrolment.invite_staff(
                 session,
@@ -172,6 +175,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--language", default="en", help=f"one of {', '.join(LANGUAGES)}; pre-selected for them"
     )
     add.add_argument("--valid-days", type=_positive_days, help="days the code works (default 14)")
+    add.add_argument(
+        "--diabetes-type",
+        metavar="TYPE",
+        help="type1, type2 or other; fits the education library to them",
+    )
+    add.add_argument(
+        "--diagnosed-on",
+        metavar="YYYY-MM-DD",
+        help="the day of diagnosis; within 180 days, they are offered the course for their type",
+    )
 
     invite = commands.add_parser(
         "invite", help="invite a member of staff; prints a single-use code and link"
@@ -251,6 +264,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             load_plans(settings.plans_file)
         except PlanFileError as error:
             print(f"error: {error}", file=sys.stderr)
+            return 2
+        # Likewise the education library: a page with a broken link or a missing language
+        # is not shown to anyone; `diabridge content check` says the same in more detail.
+        try:
+            load_library(settings.content_dir)
+        except ContentError as error:
+            print(f"error: the education library is not fit to show:\n{error}", file=sys.stderr)
             return 2
         _configure_logging()
         from bot.app import serve

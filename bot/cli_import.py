@@ -58,6 +58,9 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="register patients; writes their enrolment codes to a file to send them",
         description=f"{_columns_help(ImportKind.PATIENTS)} date_of_birth is YYYY-MM-DD; "
         f"practice is the ODS code; language is one of {', '.join(LANGUAGES)} (default en). "
+        "diabetes_type is type1, type2 or other and diagnosed_on is YYYY-MM-DD (both optional; "
+        "empty keeps what is recorded); a patient diagnosed in the last 180 days is offered the "
+        "course for their type once they have joined. "
         "A patient already registered is updated; a new code is issued only to a patient "
         "without a working one.",
     )

@@ -34,10 +34,13 @@ class MenuEntry:
     key: str
     label: str
     staff_only: bool = False
+    # A button that belongs to a feature's own flow carries that flow's callback data.
+    data: str | None = None
 
 
 # The main menu as data: later features add their rows here.
 MAIN_MENU: tuple[MenuEntry, ...] = (
+    MenuEntry("learn", N_("📚 Learn"), data="learn:m"),
     MenuEntry("help", N_("ℹ️ Help")),
     MenuEntry("language", N_("🌐 Language")),
     MenuEntry("privacy", N_("🔒 Privacy")),
@@ -49,6 +52,7 @@ MAIN_MENU: tuple[MenuEntry, ...] = (
 # Commands in the chat's command menu, set per language; staff ones only in staff chats.
 PERSON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("menu", N_("Main menu")),
+    ("learn", N_("Learn about diabetes: pages and courses")),
     ("help", N_("How this works, and emergencies")),
     ("language", N_("Change language")),
     ("privacy", N_("What we keep and who sees it")),
@@ -297,7 +301,10 @@ def main_menu(t: Translator, role: str, heading: str | None = None) -> Reply:
     rows: list[list[Button]] = []
     for index in range(0, len(entries), 2):
         rows.append(
-            [Button(t._(e.label), data=f"{CB_MENU}{e.key}") for e in entries[index : index + 2]]
+            [
+                Button(t._(e.label), data=e.data or f"{CB_MENU}{e.key}")
+                for e in entries[index : index + 2]
+            ]
         )
     text = heading + "\n\n" if heading else ""
     return Reply(text + t._("What would you like to do?"), rows)

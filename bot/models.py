@@ -108,6 +108,10 @@ class Person(SQLModel, table=True):
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     consented_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     registered_by: str = Field(default="", max_length=100)
+    # From the practice's record (API or CSV): fits the education library to the person and
+    # offers a newly diagnosed patient the right course.
+    diabetes_type: str | None = Field(default=None, max_length=10)
+    diagnosed_on: date | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -360,3 +364,71 @@ class TransitionAnswer(SQLModel, table=True):
     question: str = Field(max_length=40)
     answer: str = Field(max_length=15)
     answered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class DiabetesType(StrEnum):
+    TYPE1 = "type1"
+    TYPE2 = "type2"
+    OTHER = "other"
+
+
+class TopicRating(SQLModel, table=True):
+    """A person's answer to "Was this helpful?" under an education page (their latest)."""
+
+    __tablename__ = "topic_rating"
+    __table_args__ = (Index("ux_topic_rating", "person_id", "topic_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    topic_id: str = Field(max_length=80, index=True)
+    language: str = Field(max_length=5)
+    helpful: bool
+    rated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CourseStatus(StrEnum):
+    ACTIVE = "active"
+    PAUSED = "paused"
+    STOPPED = "stopped"
+    FINISHED = "finished"
+
+
+class CourseEnrolment(SQLModel, table=True):
+    """A person on a paced course. Its lessons wait in the outbox (topic "course:<id>");
+    `next_lesson` is where a paused or stopped course takes up again."""
+
+    __tablename__ = "course_enrolment"
+    __table_args__ = (Index("ux_course_enrolment", "person_id", "course_id", unique=True),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE")
+    course_id: str = Field(max_length=80)
+    status: str = Field(default=CourseStatus.ACTIVE, max_length=10)
+    # The local hour (0-23) the person chose for lessons.
+    delivery_hour: int = 18
+    # 1-based: the lesson the next plan starts from.
+    next_lesson: int = 1
+    # Each re-plan (resume, new time) gets fresh outbox keys.
+    revision: int = 0
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Campaign(SQLModel, table=True):
+    """One education topic sent to a cohort. Its messages are outbox rows with the topic
+    "campaign:<id>", so progress and delivery are counted there."""
+
+    __tablename__ = "campaign"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    topic_id: str = Field(max_length=80)
+    # Who it is for: {"languages": [...], "diabetes_types": [...], "roles": [...],
+    # "practices": [...]}; an absent or empty list means no limit on that.
+    audience: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    send_at: datetime = Field(sa_type=UTCDateTime)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    recipients: int = 0

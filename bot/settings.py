@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     health_check_invites_per_day: int = Field(
         200, validation_alias=_env("DIABRIDGE_HEALTH_CHECK_INVITES_PER_DAY"), ge=1
     )
+    content_dir: Path = Field(REPO_ROOT / "content", validation_alias=_env("DIABRIDGE_CONTENT_DIR"))
     plans_file: Path = Field(
         REPO_ROOT / "content" / "plans.yaml", validation_alias=_env("DIABRIDGE_PLANS_FILE")
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from bot import (
     appointment_messages,
     carer_messages,
+    education_messages,
     health_check_messages,
     messages,
     transition_messages,
@@ -15,6 +16,7 @@ OUTBOX_TEMPLATES: dict[str, OutboxTemplate] = {
     **messages.OUTBOX_TEMPLATES,
     **appointment_messages.OUTBOX_TEMPLATES,
     **carer_messages.OUTBOX_TEMPLATES,
+    **education_messages.OUTBOX_TEMPLATES,
     **health_check_messages.OUTBOX_TEMPLATES,
     **transition_messages.OUTBOX_TEMPLATES,
 }

@@ -1,5 +1,6 @@
 """Whatever a person types or sends outside a command: red flags first, then a code being
-typed, then a friendly "I did not understand". Plus blocking and the error handler."""
+typed, then a search of the education library, then a friendly "I did not understand".
+Plus blocking and the error handler."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from bot.services.enrolment import Step
 from bot.services.safety import detect_red_flag
 from handlers import health_checks as health_check_handlers
 from handlers.common import app, now, send
+from handlers.education import search_reply
 from handlers.onboarding import code_typed
 
 log = logging.getLogger(__name__)
@@ -78,7 +80,10 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         await health_check_handlers.typed_answer(update, context, person, check)
     elif person is not None:
         t = translator(person.language)
-        await send(update, messages.not_understood(t, person.role), t)
+        # Words typed outside any question are read as a search of the library ("पैर",
+        # "پاؤں", "feet"); an unknown command or words matching nothing get the help.
+        found = None if message.text.startswith("/") else search_reply(person, t, message.text)
+        await send(update, found or messages.not_understood(t, person.role), t)
     elif view is not None and view.step is Step.ENTER_CODE:
         await code_typed(update, context, view)
     elif view is not None and view.language is not None:

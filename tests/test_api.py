@@ -50,6 +50,7 @@ from bot.plans import load_plans
 from bot.services import api_keys, appointments, outbox, transition
 from bot.settings import Settings
 from bot.web import build_web_app
+from tests.campaign_library import use_library
 from tests.conftest import make_settings
 
 LONDON = ZoneInfo("Europe/London")
@@ -310,7 +311,7 @@ async def test_the_document_is_served_without_a_key(api: Api):
 
 
 async def test_every_operation_is_driven_with_good_and_bad_requests(
-    api: Api, clock: time_machine.Traveller
+    api: Api, clock: time_machine.Traveller, db: Database, tmp_path, monkeypatch
 ):
     """Walks each path and method of the document with a good and a bad request."""
     EXERCISED.clear()
@@ -318,6 +319,8 @@ async def test_every_operation_is_driven_with_good_and_bad_requests(
 
     assert (await api.patient()).status == 201
     assert (await api.patient(language="pa", document_allows=False)).status == 422
+    assert (await api.call("GET", f"/patients/{IRFAN['external_id']}")).status == 200
+    assert (await api.call("GET", "/patients/NOBODY")).status == 404
 
     booked = await api.appointment()
     assert booked.status == 201
@@ -364,6 +367,21 @@ async def test_every_operation_is_driven_with_good_and_bad_requests(
     assert (await api.call("GET", "/patients/NOBODY/transition")).status == 404
     assert (await api.call("DELETE", AMY_PROGRAMME)).status == 200
     assert (await api.call("DELETE", AMY_PROGRAMME)).status == 404
+
+    use_library(tmp_path / "content", monkeypatch)
+    campaigns_key = await _new_key(db, "campaigns", [api_keys.CAMPAIGNS])
+    campaign = {"name": "ramadan-2027", "topic": "ramadan", "languages": ["ur"]}
+    sent = await api.call("POST", "/campaigns", campaign, key=campaigns_key)
+    assert sent.status == 201
+    bad_campaign = {**campaign, "languages": ["pa"]}
+    refused = await api.call(
+        "POST", "/campaigns", bad_campaign, key=campaigns_key, document_allows=False
+    )
+    assert refused.status == 422
+    assert (await api.call("GET", "/campaigns", key=campaigns_key)).status == 200
+    assert (await api.call("GET", "/campaigns")).status == 403
+    assert (await api.call("GET", "/campaigns/ramadan-2027", key=campaigns_key)).status == 200
+    assert (await api.call("GET", "/campaigns/nobody", key=campaigns_key)).status == 404
 
     for path, operations in SPEC["paths"].items():
         for method, operation in operations.items():

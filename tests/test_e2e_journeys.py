@@ -90,6 +90,7 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
     chat_commands = bot.fake.commands()[("chat:700001", "")]
     assert [c["command"] for c in chat_commands] == [
         "menu",
+        "learn",
         "help",
         "language",
         "privacy",
@@ -99,7 +100,7 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
         "stop",
         "forget",
     ]
-    assert chat_commands[2]["description"] == t._("Change language")
+    assert chat_commands[3]["description"] == t._("Change language")
 
 
 @pytest.mark.parametrize("path", ["carer", "at_risk"])

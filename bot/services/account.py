@@ -16,6 +16,7 @@ from bot.models import (
     CareFlag,
     CarerLink,
     CodeAttempt,
+    CourseEnrolment,
     EnrolmentCode,
     EnrolmentSession,
     HealthCheck,
@@ -24,6 +25,7 @@ from bot.models import (
     PersonStatus,
     Practice,
     Priority,
+    TopicRating,
     Transition,
     TransitionAnswer,
 )
@@ -165,6 +167,14 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             select(TransitionAnswer).where(col(TransitionAnswer.person_id) == person.id)
         )
     ).all()
+    courses = (
+        await session.exec(
+            select(CourseEnrolment).where(col(CourseEnrolment.person_id) == person.id)
+        )
+    ).all()
+    ratings = (
+        await session.exec(select(TopicRating).where(col(TopicRating.person_id) == person.id))
+    ).all()
     await audit.record(
         session,
         actor=audit.person_actor(person.id),
@@ -244,6 +254,28 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             if programme
             else None
         ),
+        "diabetes_type": person.diabetes_type,
+        "diagnosed_on": _iso(person.diagnosed_on),
+        "courses": [
+            {
+                "course": c.course_id,
+                "status": c.status,
+                "lesson_hour": c.delivery_hour,
+                "next_lesson": c.next_lesson,
+                "started_at": _iso(c.started_at),
+                "paused_at": _iso(c.paused_at),
+            }
+            for c in courses
+        ],
+        "page_ratings": [
+            {
+                "topic": r.topic_id,
+                "language": r.language,
+                "helpful": r.helpful,
+                "at": _iso(r.rated_at),
+            }
+            for r in ratings
+        ],
         "care_team_flags": [
             {"kind": f.kind, "raised_at": _iso(f.raised_at), "resolved_at": _iso(f.resolved_at)}
             for f in flags
@@ -282,7 +314,7 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
     await session.exec(  # type: ignore[call-overload]
         delete(CareFlag).where(col(CareFlag.person_id) == person_id)
     )
-    for table in (HealthCheck, Transition, TransitionAnswer):
+    for table in (HealthCheck, Transition, TransitionAnswer, CourseEnrolment, TopicRating):
         await session.exec(  # type: ignore[call-overload]
             delete(table).where(col(table.person_id) == person_id)
         )

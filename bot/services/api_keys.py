@@ -31,7 +31,9 @@ APPOINTMENTS = "appointments"
 HEALTH_CHECKS = "health-checks"
 # Reserved for the severe-hypo call-out feature, so keys can be made for it ahead of time.
 HYPO_CALLOUTS = "hypo-callouts"
-SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS)
+# Education campaigns: one topic sent to a whole cohort; not given by default.
+CAMPAIGNS = "campaigns"
+SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS, CAMPAIGNS)
 DEFAULT_SCOPES = (PATIENTS, APPOINTMENTS)
 # "api:" + the name must fit the 100 characters of an audit or appointment-event actor.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")

@@ -79,6 +79,8 @@ ENROLMENT_COLUMNS = {
     "--dob": "date_of_birth",
     "--practice": "practice",
     "--language": "language",
+    "--diabetes-type": "diabetes_type",
+    "--diagnosed-on": "diagnosed_on",
 }
 # How clinics write attendance: yes/no, and the NHS's own "DNA" (did not attend).
 ATTENDED_WORDS = {
@@ -126,7 +128,7 @@ class Columns:
 COLUMNS = {
     ImportKind.PATIENTS: Columns(
         required=("external_id", "nhs_number", "name", "date_of_birth", "practice"),
-        optional=("language",),
+        optional=("language", "diabetes_type", "diagnosed_on"),
     ),
     ImportKind.APPOINTMENTS: Columns(
         required=("external_id", "kind", "starts_at"),
@@ -256,6 +258,11 @@ COLUMN_SUGGESTIONS = {
     "type": "kind",
     "duration": "duration_minutes",
     "dna": "attended",
+    "diabetes": "diabetes_type",
+    "type_of_diabetes": "diabetes_type",
+    "diagnosis_date": "diagnosed_on",
+    "date_of_diagnosis": "diagnosed_on",
+    "diagnosed": "diagnosed_on",
     "last_check": "last_check_on",
     "last_health_check": "last_check_on",
     "last_checked": "last_check_on",
@@ -768,6 +775,9 @@ class _PatientRow:
     # again: on PostgreSQL a lookup in a table the same transaction is filling would scan it
     # whole each time (its statistics still describe it as it was).
     exists: bool = False
+    # From the optional columns; None (not in the file, or empty) keeps what is recorded.
+    diabetes_type: str | None = None
+    diagnosed_on: date | None = None
 
 
 def _check_patient(
@@ -792,10 +802,19 @@ def _check_patient(
     born = checked("date_of_birth", lambda raw: enrolment.check_date_of_birth(raw, today))
     practice = checked("practice", enrolment.check_ods_code)
     language = checked("language", lambda raw: enrolment.check_language(raw or "en"))
+    diabetes_type = checked(
+        "diabetes_type", lambda raw: enrolment.check_diabetes_type(raw) if raw else None
+    )
+    diagnosed_on = checked(
+        "diagnosed_on",
+        lambda raw: enrolment.check_diagnosed_on(raw, today, born) if raw else None,
+    )
     if problems:
         return None, problems
     assert number and name and born and practice and language
-    return _PatientRow(row, external_id, number, name, born, practice, language), []
+    patient = _PatientRow(row, external_id, number, name, born, practice, language)
+    patient.diabetes_type, patient.diagnosed_on = diabetes_type, diagnosed_on
+    return patient, []
 
 
 async def _people_by(
@@ -883,6 +902,10 @@ def _differs(person: Person, patient: _PatientRow) -> bool:
     }
     if person.telegram_user_id is None:
         wanted["language"] = patient.language
+    if patient.diabetes_type is not None:
+        wanted["diabetes_type"] = patient.diabetes_type
+    if patient.diagnosed_on is not None:
+        wanted["diagnosed_on"] = patient.diagnosed_on
     return any(getattr(person, name) != value for name, value in wanted.items())
 
 
@@ -974,6 +997,8 @@ async def _register_many(
                 "timezone": timezone,
                 "status": PersonStatus.INVITED,
                 "registered_by": actor,
+                "diabetes_type": patient.diabetes_type,
+                "diagnosed_on": patient.diagnosed_on,
                 "created_at": now,
                 "updated_at": now,
             }
@@ -1048,6 +1073,8 @@ async def _import_patient(
         timezone=timezone,
         external_id=patient.external_id,
         issue_code=issue_code,
+        diabetes_type=patient.diabetes_type,
+        diagnosed_on=patient.diagnosed_on.isoformat() if patient.diagnosed_on else None,
     )
     if issued.code is not None:
         report.codes.append(

@@ -22,6 +22,7 @@ from bot.i18n import LANGUAGES
 from bot.models import (
     STAFF_ROLES,
     CodeAttempt,
+    DiabetesType,
     EnrolmentCode,
     EnrolmentSession,
     Person,
@@ -29,7 +30,7 @@ from bot.models import (
     Practice,
     Role,
 )
-from bot.services import audit
+from bot.services import audit, course_offers
 
 # No 0/O, 1/I/L: people copy these from a letter or read them over the phone.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -39,6 +40,7 @@ LOCKOUT_WINDOW = timedelta(minutes=15)
 LOCKOUT_DURATION = timedelta(hours=1)
 OLDEST_AGE_YEARS = 120
 ODS_CODE = re.compile(r"^[A-Z][A-Z0-9]{2,5}$")
+DIABETES_TYPES = tuple(kind.value for kind in DiabetesType)
 
 
 class InvalidField(ValueError):
@@ -173,6 +175,32 @@ def check_timezone(raw: str) -> str:
     return zone
 
 
+def check_diabetes_type(raw: str) -> str:
+    """type1, type2 or other; "Type 2" and "type_2" as a person might type them are taken."""
+    kind = re.sub(r"[\s_-]", "", raw or "").lower()
+    if kind not in DIABETES_TYPES:
+        raise InvalidField(
+            "--diabetes-type",
+            f"{raw!r} is not a diabetes type; write one of {', '.join(DIABETES_TYPES)}",
+        )
+    return kind
+
+
+def check_diagnosed_on(raw: str, today: date, born: date | None = None) -> date:
+    """The day of diagnosis: not in the future, not before the date of birth (when known)."""
+    try:
+        diagnosed = date.fromisoformat(raw.strip())
+    except (ValueError, AttributeError):
+        raise InvalidField(
+            "--diagnosed-on", f"{raw!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-01"
+        ) from None
+    if diagnosed > today:
+        raise InvalidField("--diagnosed-on", "the date of diagnosis is in the future")
+    if born is not None and diagnosed < born:
+        raise InvalidField("--diagnosed-on", "the date of diagnosis is before the date of birth")
+    return diagnosed
+
+
 def normalise_code(raw: str) -> str:
     return re.sub(r"[\s-]", "", raw or "").upper()
 
@@ -242,6 +270,8 @@ async def register_patient(
     external_id: str | None = None,
     patient_timezone: str | None = None,
     issue_code: bool = True,
+    diabetes_type: str | None = None,
+    diagnosed_on: str | None = None,
 ) -> IssuedCode:
     """Registers a patient, or updates the one with the same sender's id (else NHS number).
 
@@ -249,6 +279,10 @@ async def register_patient(
     is kept on the record, new or not. With `issue_code=False` (a sender sending a record
     again) an existing patient keeps the code already posted to them, and a patient who has
     joined has their details updated rather than being refused.
+
+    `diabetes_type` and `diagnosed_on`, when given, replace what is recorded (left out, they
+    are kept). A patient who has joined and is sent a new diagnosis is offered the course for
+    it, if they were diagnosed recently (bot/services/course_offers.py).
     """
     number = check_nhs_number(nhs_number_text)
     born = check_date_of_birth(date_of_birth, now.date())
@@ -257,6 +291,10 @@ async def register_patient(
     display_name = check_name(name)
     sender_id = check_external_id(external_id) if external_id is not None else None
     zone = check_timezone(patient_timezone) if patient_timezone is not None else None
+    kind = check_diabetes_type(diabetes_type) if diabetes_type is not None else None
+    diagnosed = (
+        check_diagnosed_on(diagnosed_on, now.date(), born) if diagnosed_on is not None else None
+    )
     await ensure_practice(session, ods)
     person = (
         await session.exec(select(Person).where(col(Person.nhs_number) == number))
@@ -274,6 +312,9 @@ async def register_patient(
         # The sender's id wins, so a corrected NHS number updates the same record.
         person = by_sender_id or person
     reissued = person is not None
+    new_diagnosis = (kind is not None and (person is None or kind != person.diabetes_type)) or (
+        diagnosed is not None and (person is None or diagnosed != person.diagnosed_on)
+    )
     if person is not None:
         joined = person.telegram_user_id is not None
         if joined and issue_code:
@@ -291,6 +332,10 @@ async def register_patient(
             person.external_id = sender_id
         if zone is not None:
             person.timezone = zone
+        if kind is not None:
+            person.diabetes_type = kind
+        if diagnosed is not None:
+            person.diagnosed_on = diagnosed
     else:
         person = Person(
             role=Role.PATIENT,
@@ -303,12 +348,17 @@ async def register_patient(
             timezone=zone or timezone,
             status=PersonStatus.INVITED,
             registered_by=actor,
+            diabetes_type=kind,
+            diagnosed_on=diagnosed,
             created_at=now,
             updated_at=now,
         )
         session.add(person)
     await session.flush()
     assert person.id is not None
+    if new_diagnosis:
+        # Only someone already in the chat; anyone else is offered it when they join.
+        await course_offers.offer_if_newly_diagnosed(session, person, now=now)
     if reissued and not issue_code:
         await audit.record(
             session, actor=actor, action="patient.update", person_id=person.id, at=now
