@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import logging
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from bot import cli_api_keys, cli_campaigns, cli_content, cli_import
+from bot import cli_api_keys, cli_campaigns, cli_content, cli_import, cli_session
 from bot.content import ContentError, load_library
 from bot.db import Database, upgrade_database
 from bot.i18n import LANGUAGES
@@ -41,13 +40,6 @@ def _configure_logging() -> None:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # aiosqlite logs each statement with its parameters (NHS numbers among them) at DEBUG.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
 
 
 async def _bot_username(settings: Settings) -> str | None:
@@ -95,7 +87,7 @@ async def _register(args: argparse.Namespace, settings: Settings) -> IssuedCode:
                     date_of_birth=args.dob,
                     practice=args.practice,
                     language=args.language,
-                    actor=_actor(),
+                    actor=cli_session.actor(),
                     now=now,
                     valid_days=days,
                     timezone=settings.timezone,
@@ -108,7 +100,7 @@ async def _register(args: argparse.Namespace, settings: Settings) -> IssuedCode:
                 name=args.name,
                 practice=args.practice,
                 language=args.language,
-                actor=_actor(),
+                actor=cli_session.actor(),
                 now=now,
                 valid_days=days,
                 timezone=settings.timezone,
@@ -128,7 +120,7 @@ async def _set_practice(args: argparse.Namespace, settings: Settings) -> Practic
                 name=args.name,
                 phone=args.phone,
                 booking_url=args.booking_url,
-                actor=_actor(),
+                actor=cli_session.actor(),
                 now=datetime.now(UTC),
             )
     finally:

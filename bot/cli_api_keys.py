@@ -7,16 +7,11 @@ hash is stored, so a lost key is revoked and a new one made, never looked up.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
-from bot.db import Database
+from bot.cli_session import actor, in_session
 from bot.services import api_keys
 from bot.services.enrolment import InvalidField
 from bot.settings import Settings
@@ -53,26 +48,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     revoke.add_argument("name", metavar="NAME")
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def _run() -> T:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.session() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(_run())
-
-
 def _when(moment: datetime | None) -> str:
     return f"{moment:%Y-%m-%d %H:%M}" if moment else "-"
 
@@ -81,10 +56,10 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     now = datetime.now(UTC)
     if args.api_key_command == "create":
         try:
-            issued = _in_session(
+            issued = in_session(
                 settings,
                 lambda session: api_keys.create(
-                    session, args.name, scopes=args.scope, now=now, actor=_actor()
+                    session, args.name, scopes=args.scope, now=now, actor=actor()
                 ),
             )
         except InvalidField as error:
@@ -101,9 +76,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.api_key_command == "revoke":
         try:
-            _in_session(
+            in_session(
                 settings,
-                lambda session: api_keys.revoke(session, args.name, now=now, actor=_actor()),
+                lambda session: api_keys.revoke(session, args.name, now=now, actor=actor()),
             )
         except api_keys.NotFound as error:
             print(f"error: {error}", file=sys.stderr)
@@ -111,7 +86,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         print(f"API key {args.name!r} is revoked; requests with it now get 401.")
         return 0
 
-    keys = _in_session(settings, api_keys.list_keys)
+    keys = in_session(settings, api_keys.list_keys)
     if not keys:
         print("No API keys yet: diabridge api-key create NAME")
         return 0

@@ -7,17 +7,12 @@ holds up a reminder; the running bot sends them (30 a second at most, none in qu
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import sys
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-from sqlmodel.ext.asyncio.session import AsyncSession
-
 from bot import content
-from bot.db import Database
+from bot.cli_session import actor, in_session
 from bot.i18n import LANGUAGES
 from bot.services import campaigns
 from bot.services.campaigns import CampaignConflict, CampaignStatus, InvalidCampaign
@@ -115,26 +110,6 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except Exception:
-        return "cli"
-
-
-def _in_session(settings: Settings, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
-    async def _run() -> T:
-        db = Database(settings.database_url)
-        try:
-            await db.upgrade()
-            async with db.session() as session:
-                return await work(session)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(_run())
-
-
 def _error(field: str, message: str) -> int:
     print(f"error: {FLAGS.get(field, field)}: {message}", file=sys.stderr)
     return 2
@@ -180,7 +155,7 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
         "practices": args.practice,
     }
     try:
-        result = _in_session(
+        result = in_session(
             settings,
             lambda session: campaigns.send(
                 session,
@@ -188,7 +163,7 @@ def _send(args: argparse.Namespace, settings: Settings) -> int:
                 topic_id=args.topic,
                 audience=audience,
                 send_at=send_at,
-                actor=_actor(),
+                actor=actor(),
                 now=now,
                 library=library,
                 dry_run=args.dry_run,
@@ -232,7 +207,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
     if args.campaign_command == "status":
         try:
-            entry = _in_session(settings, lambda session: campaigns.status(session, args.name))
+            entry = in_session(settings, lambda session: campaigns.status(session, args.name))
         except campaigns.NotFound as error:
             print(f"error: {error} (diabridge campaign list shows them)", file=sys.stderr)
             return 2
@@ -243,7 +218,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 0
 
-    entries = _in_session(settings, campaigns.list_campaigns)
+    entries = in_session(settings, campaigns.list_campaigns)
     if not entries:
         print("No campaigns yet: diabridge campaign send NAME --topic ID")
         return 0

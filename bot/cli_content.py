@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bot.cli_session import in_session
 from bot.content import check_library
-from bot.db import Database
 from bot.services import education
 from bot.settings import Settings
 
@@ -48,17 +47,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.content_command == "check":
         return _check(args, settings)
     if args.content_command == "ratings":
-        return asyncio.run(_ratings(settings))
+        return _ratings(settings)
     return 2
 
 
-async def _ratings(settings: Settings) -> int:
-    db = Database(settings.database_url)
-    try:
-        async with db.session() as session:
-            counts = await education.rating_counts(session)
-    finally:
-        await db.dispose()
+def _ratings(settings: Settings) -> int:
+    counts = in_session(settings, education.rating_counts)
     if not counts:
         print("no answers yet")
         return 0

@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy.exc import SQLAlchemyError
 from tqdm import tqdm
 
+from bot import cli_session
 from bot.db import Database
 from bot.i18n import LANGUAGES
 from bot.plans import AppointmentKind, PlanFileError, load_plans
@@ -193,13 +194,10 @@ async def _run_import(
     bad_rows_file: Path | None,
     username: str | None,
 ) -> ImportReport:
-    # bot.cli imports this module to build its parser, so its helpers are imported late.
-    from bot.cli import _actor
-
     db = Database(settings.database_url)
     try:
         await db.upgrade()
-        now, actor, progress = datetime.now(UTC), _actor(), _progress(args.quiet)
+        now, actor, progress = datetime.now(UTC), cli_session.actor(), _progress(args.quiet)
         if args.import_kind == ImportKind.PATIENTS:
             return await csv_import.import_patients(
                 db,

@@ -39,9 +39,7 @@ def _inline(token: Token, rtl: bool) -> str:
     closing: list[str] = []
     for child in token.children or []:
         kind = child.type
-        if kind == "text":
-            out.append(_escape(child.content, rtl))
-        elif kind == "code_inline":
+        if kind in ("text", "code_inline"):
             out.append(_escape(child.content, rtl))
         elif kind == "softbreak":
             out.append(" ")
