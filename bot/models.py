@@ -390,12 +390,14 @@ class CourseStatus(StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     STOPPED = "stopped"
+    # Never stored: a course whose every lesson was sent shows as finished.
     FINISHED = "finished"
 
 
 class CourseEnrolment(SQLModel, table=True):
-    """A person on a paced course. Its lessons wait in the outbox (topic "course:<id>");
-    `next_lesson` is where a paused or stopped course takes up again."""
+    """A person on a paced course. Its lessons wait in the outbox (topic
+    "course:<id>:r<revision>", one per plan); `next_lesson` is where the current plan began,
+    or where a paused or stopped course takes up again."""
 
     __tablename__ = "course_enrolment"
     __table_args__ = (Index("ux_course_enrolment", "person_id", "course_id", unique=True),)
@@ -406,13 +408,12 @@ class CourseEnrolment(SQLModel, table=True):
     status: str = Field(default=CourseStatus.ACTIVE, max_length=10)
     # The local hour (0-23) the person chose for lessons.
     delivery_hour: int = 18
-    # 1-based: the lesson the next plan starts from.
+    # 1-based: the lesson the current (or next) plan starts from.
     next_lesson: int = 1
     # Each re-plan (resume, new time) gets fresh outbox keys.
     revision: int = 0
     started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -92,15 +92,18 @@ async def _topic_step(
     topic = library.topic(args[0])
     if topic is None:
         return words.unknown_topic(t)
+    # "t:<topic>:<page>" opens a page; "r:<topic>:<1|0>:<page>" answers "was this helpful?".
     rated: bool | None = None
-    index_arg = args[1] if action == "t" and len(args) > 1 else (args[2] if len(args) > 2 else "0")
-    if action == "r" and len(args) >= 2 and args[1] in ("0", "1"):
-        rated = args[1] == "1"
+    page = args[1] if len(args) > 1 else "0"
+    if action == "r":
+        if len(args) < 3 or args[1] not in ("0", "1"):
+            return words.unknown_topic(t)
+        rated, page = args[1] == "1", args[2]
         async with app(context).db.session() as session:
             await education.rate(
                 session, person, topic_id=topic.id, language=t.language, helpful=rated, now=now()
             )
-    index = int(index_arg) if index_arg.isdigit() else 0
+    index = int(page) if page.isdigit() else 0
     return words.topic_view(t, library, topic, index, today=_today(person), rated=rated)
 
 

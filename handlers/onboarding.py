@@ -11,7 +11,7 @@ from bot.context import AppContext
 from bot.i18n import normalise_language, translator
 from bot.models import Person, Role
 from bot.render import Reply
-from bot.services import account, carers, course_offers, enrolment, health_checks
+from bot.services import account, carers, education, enrolment, health_checks
 from bot.services.enrolment import CodeRefused, JoinPath, SessionView, Step
 from handlers.common import app, now, replace, send, set_chat_commands
 
@@ -194,7 +194,7 @@ async def consent_answered(update: Update, context: ContextTypes.DEFAULT_TYPE) -
                     )
                 else:
                     # Registered soon after diagnosis: the course for their type is offered.
-                    await course_offers.offer_if_newly_diagnosed(session, outcome.person, now=now())
+                    await education.offer_course_if_new(session, outcome.person, now=now())
     if view is None or view.language is None or outcome is None:
         await send(update, messages.not_joined())
         return

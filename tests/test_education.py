@@ -448,3 +448,39 @@ async def test_a_course_whose_lessons_were_dropped_can_carry_on(bot: BotUnderTes
         resumed = await education.resume_course(session, person, course, now=now)
         assert resumed.status is CourseStatus.ACTIVE
         assert resumed.next_at == local(2026, 11, 23, 13, 0)
+
+
+async def test_a_finished_course_started_again_begins_at_lesson_one(bot: BotUnderTest):
+    """The lessons of the earlier run do not count towards the new one."""
+    from datetime import UTC
+
+    from sqlalchemy import update
+
+    from bot.services import education
+
+    now = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    _user, person_id = await joined_patient(bot, "en")
+    course = content.library().courses["new-to-type-2"]
+    async with bot.db.session() as session:
+        person = await session.get(Person, person_id)
+        assert person is not None
+        await education.start_course(session, person, course, delivery_hour=9, now=now)
+        # Every lesson went out.
+        await session.exec(  # type: ignore[call-overload]
+            update(OutboxMessage)
+            .where(col(OutboxMessage.template_key) == "course_lesson")
+            .values(status="sent")
+        )
+        done = await education.progress(session, person, course)
+        assert (done.status, done.delivered) == (CourseStatus.FINISHED, 6)
+        again = await education.start_course(
+            session, person, course, delivery_hour=18, now=now, from_beginning=True
+        )
+        assert (again.status, again.delivered, again.total) == (CourseStatus.ACTIVE, 0, 6)
+        assert again.next_at == local(2026, 11, 23, 18, 0)
+        pending = [
+            m
+            for m in await outbox.pending_for_person(session, person_id)
+            if m.template_key == "course_lesson"
+        ]
+        assert sorted(m.params["lesson"] for m in pending) == [1, 2, 3, 4, 5, 6]

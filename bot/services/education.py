@@ -1,13 +1,16 @@
 """The education library's records: who a person's pages are for, "was this helpful?", and
 paced courses whose lessons wait in the outbox.
 
-A course's lessons are outbox rows with the topic "course:<enrolment id>", one per lesson, at the
-person's chosen local hour, `every_days` apart. Pausing or stopping cancels the rows not yet
-sent and keeps the place; resuming plans the rest again from the next free slot.
+A course's lessons are outbox rows, one per lesson, at the person's chosen local hour,
+`every_days` apart. Each plan (a start, a resume, a new hour) has its own topic
+"course:<enrolment id>:r<revision>" and begins at `next_lesson`, so the lessons sent are
+`next_lesson - 1` plus the plan's sent rows. Pausing or stopping cancels the rows not yet sent
+and keeps the place; resuming plans the rest again from the next free slot.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -16,18 +19,22 @@ from sqlalchemy import func
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from bot.content import Course, Library
+from bot import content
+from bot.content import ContentError, Course, Library
 from bot.models import (
     CourseEnrolment,
     CourseStatus,
     OutboxMessage,
     OutboxStatus,
     Person,
+    PersonStatus,
     Priority,
     Role,
     TopicRating,
 )
 from bot.services import outbox
+
+log = logging.getLogger(__name__)
 
 # Hours a person can choose for lessons: all outside the default quiet hours (21:00-08:00).
 LESSON_HOURS = (9, 13, 18, 20)
@@ -155,7 +162,9 @@ class CourseProgress:
 
 
 def _topic(enrolment: CourseEnrolment) -> str:
-    return f"course:{enrolment.id}"
+    # Each plan (a start, a resume, a new hour) has its own topic: its sent lessons count on
+    # top of `next_lesson`, where the plan began.
+    return f"course:{enrolment.id}:r{enrolment.revision}"
 
 
 async def enrolment_for(
@@ -171,30 +180,30 @@ async def enrolment_for(
     ).first()
 
 
-async def enrolments_of(session: AsyncSession, person_id: int) -> list[CourseEnrolment]:
-    return list(
-        (
-            await session.exec(
-                select(CourseEnrolment)
-                .where(col(CourseEnrolment.person_id) == person_id)
-                .order_by(col(CourseEnrolment.started_at))
-            )
-        ).all()
-    )
-
-
 async def _delivered(session: AsyncSession, enrolment: CourseEnrolment) -> int:
-    """Lessons already sent (a lesson being sent counts: it is on its way)."""
-    return int(
-        (
-            await session.exec(
-                select(func.count()).where(
-                    col(OutboxMessage.topic) == _topic(enrolment),
-                    col(OutboxMessage.status).in_([OutboxStatus.SENT, OutboxStatus.SENDING]),
-                )
+    """Lessons sent: those before the current plan began, and the plan's own that are sent
+    (or on their way). A paused or stopped course has no plan running."""
+    if enrolment.status != CourseStatus.ACTIVE:
+        return enrolment.next_lesson - 1
+    sent = (
+        await session.exec(
+            select(func.count()).where(
+                col(OutboxMessage.topic) == _topic(enrolment),
+                col(OutboxMessage.status).in_([OutboxStatus.SENT, OutboxStatus.SENDING]),
             )
-        ).one()
-    )
+        )
+    ).one()
+    return enrolment.next_lesson - 1 + int(sent)
+
+
+async def _close_plan(session: AsyncSession, enrolment: CourseEnrolment) -> int:
+    """Cancels the lessons not yet sent and keeps the place for the next plan; returns the
+    lessons sent."""
+    delivered = await _delivered(session, enrolment)
+    await outbox.cancel_pending_for_topic(session, _topic(enrolment), reason="course re-planned")
+    enrolment.next_lesson = delivered + 1
+    enrolment.revision += 1
+    return delivered
 
 
 async def _next_due(session: AsyncSession, enrolment: CourseEnrolment) -> datetime | None:
@@ -213,11 +222,7 @@ async def progress(session: AsyncSession, person: Person, course: Course) -> Cou
     enrolment = await enrolment_for(session, person.id, course.id)
     if enrolment is None:
         return CourseProgress(course, None, 0, None)
-    delivered = (
-        await _delivered(session, enrolment)
-        if enrolment.status == CourseStatus.ACTIVE
-        else enrolment.next_lesson - 1
-    )
+    delivered = await _delivered(session, enrolment)
     next_at = (
         await _next_due(session, enrolment) if enrolment.status == CourseStatus.ACTIVE else None
     )
@@ -291,24 +296,17 @@ async def start_course(
         session.add(enrolment)
         await session.flush()
     else:
-        delivered = await _delivered(session, enrolment)
-        if enrolment.status == CourseStatus.ACTIVE and delivered < len(course.lessons):
+        running = enrolment.status == CourseStatus.ACTIVE
+        if running and await _delivered(session, enrolment) < len(course.lessons):
             # Already running: a new start only changes the hour.
             return await change_time(session, person, course, delivery_hour=delivery_hour, now=now)
-        await outbox.cancel_pending_for_topic(session, _topic(enrolment), reason="course restarted")
-        finished = (
-            enrolment.status == CourseStatus.FINISHED
-            or enrolment.next_lesson > len(course.lessons)
-            or (enrolment.status == CourseStatus.ACTIVE and delivered >= len(course.lessons))
-        )
-        if from_beginning or finished:
+        delivered = await _close_plan(session, enrolment)
+        if from_beginning or delivered >= len(course.lessons):
             enrolment.next_lesson = 1
             enrolment.started_at = now
-        enrolment.revision += 1
     enrolment.status = CourseStatus.ACTIVE
     enrolment.delivery_hour = delivery_hour
     enrolment.paused_at = None
-    enrolment.finished_at = None
     enrolment.updated_at = now
     session.add(enrolment)
     await session.flush()
@@ -329,9 +327,7 @@ async def _require(
 async def _halt(
     session: AsyncSession, enrolment: CourseEnrolment, status: CourseStatus, now: datetime
 ) -> None:
-    delivered = await _delivered(session, enrolment)
-    await outbox.cancel_pending_for_topic(session, _topic(enrolment), reason=f"course {status}")
-    enrolment.next_lesson = delivered + 1
+    await _close_plan(session, enrolment)
     enrolment.status = status
     enrolment.paused_at = now
     enrolment.updated_at = now
@@ -378,11 +374,8 @@ async def change_time(
     if delivery_hour not in LESSON_HOURS:
         raise CourseError(f"lessons come at {', '.join(map(str, LESSON_HOURS))} o'clock")
     enrolment = await _require(session, person, course, CourseStatus.ACTIVE)
-    delivered = await _delivered(session, enrolment)
-    await outbox.cancel_pending_for_topic(session, _topic(enrolment), reason="course time changed")
-    enrolment.next_lesson = delivered + 1
+    await _close_plan(session, enrolment)
     enrolment.delivery_hour = delivery_hour
-    enrolment.revision += 1
     enrolment.updated_at = now
     session.add(enrolment)
     await session.flush()
@@ -405,16 +398,26 @@ def course_for_diagnosis(library: Library, person: Person) -> Course | None:
 
 
 async def offer_course_if_new(
-    session: AsyncSession, person: Person, library: Library, *, now: datetime
+    session: AsyncSession, person: Person, *, now: datetime
 ) -> str | None:
     """A patient the practice registered within NEWLY_DIAGNOSED_DAYS of diagnosis is offered
-    the course for their type once, when they have joined. Returns the course offered."""
+    the course for their type once (the dedupe key), when they are in the chat: at joining,
+    or when the practice sends a new diagnosis for someone already there. Returns the course
+    offered. Joining or registering never fails for the library's sake: a library that is
+    not fit to show means no offer, and a warning in the log."""
     if (
         person.id is None
         or person.diagnosed_on is None
         or person.telegram_chat_id is None
+        or person.status != PersonStatus.ACTIVE
+        or person.paused_at is not None
         or (now.date() - person.diagnosed_on).days > NEWLY_DIAGNOSED_DAYS
     ):
+        return None
+    try:
+        library = content.library()
+    except ContentError:
+        log.warning("course offer: the education library is not fit to show; none offered")
         return None
     course = course_for_diagnosis(library, person)
     if course is None or await enrolment_for(session, person.id, course.id) is not None:

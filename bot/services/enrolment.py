@@ -30,7 +30,7 @@ from bot.models import (
     Practice,
     Role,
 )
-from bot.services import audit, course_offers
+from bot.services import audit, education
 
 # No 0/O, 1/I/L: people copy these from a letter or read them over the phone.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -282,7 +282,7 @@ async def register_patient(
 
     `diabetes_type` and `diagnosed_on`, when given, replace what is recorded (left out, they
     are kept). A patient who has joined and is sent a new diagnosis is offered the course for
-    it, if they were diagnosed recently (bot/services/course_offers.py).
+    it, if they were diagnosed recently (education.offer_course_if_new).
     """
     number = check_nhs_number(nhs_number_text)
     born = check_date_of_birth(date_of_birth, now.date())
@@ -358,7 +358,7 @@ async def register_patient(
     assert person.id is not None
     if new_diagnosis:
         # Only someone already in the chat; anyone else is offered it when they join.
-        await course_offers.offer_if_newly_diagnosed(session, person, now=now)
+        await education.offer_course_if_new(session, person, now=now)
     if reissued and not issue_code:
         await audit.record(
             session, actor=actor, action="patient.update", person_id=person.id, at=now

@@ -44,7 +44,6 @@ def upgrade() -> None:
     sa.Column('revision', sa.Integer(), nullable=False),
     sa.Column('started_at', bot.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('paused_at', bot.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('finished_at', bot.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', bot.models.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['person_id'], ['person.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
