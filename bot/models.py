@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -112,6 +112,8 @@ class Person(SQLModel, table=True):
     # offers a newly diagnosed patient the right course.
     diabetes_type: str | None = Field(default=None, max_length=10)
     diagnosed_on: date | None = None
+    # A staff member's job title as the GP sees it under an answer ("Diabetes specialist nurse").
+    job_title: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -433,3 +435,188 @@ class Campaign(SQLModel, table=True):
     created_by: str = Field(max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     recipients: int = 0
+
+
+# The advice line and the hypo hotline ------------------------------------------------------
+
+
+class AdviceKind(StrEnum):
+    ADVICE = "advice"  # a GP or practice nurse asks the specialist team
+    HYPO = "hypo"  # a severe hypo to follow up (the ambulance service or the person told us)
+
+
+class AdviceArea(StrEnum):
+    """Portsmouth's "Super Six" specialist areas, plus type 2 medicines and anything else."""
+
+    INPATIENT = "inpatient"
+    ANTENATAL = "antenatal"
+    FOOT = "foot"
+    KIDNEY = "kidney"
+    INSULIN_PUMP = "insulin_pump"
+    TYPE1 = "type1"
+    TYPE2_MEDICINES = "type2_medicines"
+    OTHER = "other"
+
+
+class AdviceUrgency(StrEnum):
+    ROUTINE = "routine"
+    URGENT = "urgent"
+
+
+class AdviceStatus(StrEnum):
+    DRAFT = "draft"  # the GP is still answering the steps
+    OPEN = "open"  # sent, nobody holds it
+    CLAIMED = "claimed"  # a specialist holds it and it is the team's turn
+    WAITING_GP = "waiting_gp"  # the team asked the GP for more: the clock stops
+    ANSWERED = "answered"  # the team answered; the GP may reply
+    CLOSED = "closed"
+    CANCELLED = "cancelled"  # a draft the GP threw away
+
+
+OPEN_STATUSES = (
+    AdviceStatus.OPEN,
+    AdviceStatus.CLAIMED,
+    AdviceStatus.WAITING_GP,
+    AdviceStatus.ANSWERED,
+)
+
+
+class AdviceRequest(SQLModel, table=True):
+    """One request in the specialist team's queue: a GP's question or a hypo follow-up.
+
+    A draft is saved step by step (principle 2), so a GP who comes back tomorrow continues.
+    """
+
+    __tablename__ = "advice_request"
+    __table_args__ = (Index("ix_advice_request_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(default=AdviceKind.ADVICE, max_length=10)
+    status: str = Field(default=AdviceStatus.DRAFT, max_length=12)
+    # The draft's current step, and whether it was reached from the summary's Edit.
+    step: str | None = Field(default=None, max_length=20)
+    editing: bool = False
+    requester_id: int | None = Field(
+        default=None, foreign_key="person.id", ondelete="SET NULL", index=True
+    )
+    practice_ods: str | None = Field(default=None, foreign_key="practice.ods_code")
+    # The patient, when they use diabridge (a hypo follow-up); the NHS number always.
+    patient_id: int | None = Field(
+        default=None, foreign_key="person.id", ondelete="SET NULL", index=True
+    )
+    nhs_number: str | None = Field(default=None, max_length=10)
+    patient_age: int | None = None
+    patient_sex: str | None = Field(default=None, max_length=10)
+    area: str | None = Field(default=None, max_length=20)
+    urgency: str | None = Field(default=None, max_length=10)
+    question: str | None = Field(default=None, sa_type=Text)
+    holder_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    submitted_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When an answer is due, and when an unclaimed request is raised again (half the time);
+    # both move on by the working time spent waiting on the GP.
+    due_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raise_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    raised_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    breached_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The team's first answer (or, for a hypo, the first contact with the person).
+    first_answer_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    outcome: str | None = Field(default=None, max_length=20)
+    # The GP's answer to "Did the advice help?": yes, partly or no.
+    helped: str | None = Field(default=None, max_length=10)
+    # Hypo follow-ups: when it happened, whether they went to hospital, who told us.
+    occurred_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    taken_to_hospital: bool | None = None
+    source: str = Field(default="", max_length=100)
+    # The ambulance service's own id for the call-out, so sending it again changes nothing.
+    callout_id: str | None = Field(default=None, max_length=100, unique=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+    @property
+    def reference(self) -> str:
+        return f"{'H' if self.kind == AdviceKind.HYPO else 'A'}-{self.id or 0:06d}"
+
+
+class AdviceAttachment(SQLModel, table=True):
+    """A photo or document the GP sent with a request; Telegram keeps the file, we keep its id."""
+
+    __tablename__ = "advice_attachment"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="advice_request.id", ondelete="CASCADE", index=True)
+    kind: str = Field(max_length=10)  # photo or document
+    file_id: str = Field(max_length=200)
+    file_name: str = Field(default="", max_length=200)
+    mime_type: str = Field(default="", max_length=100)
+    size: int = 0
+    added_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AdviceMessageKind(StrEnum):
+    REPLY = "reply"
+    ASK_MORE = "ask_more"
+    REFERRAL = "referral"  # the team suggests a referral
+    VIRTUAL_CLINIC = "virtual_clinic"  # the team suggests discussing the person at a virtual clinic
+    GP_REPLY = "gp_reply"
+    HYPO_ACTION = "hypo_action"  # what the team did about a severe hypo (the text is the action)
+
+
+TEAM_ANSWERS = (
+    AdviceMessageKind.REPLY,
+    AdviceMessageKind.REFERRAL,
+    AdviceMessageKind.VIRTUAL_CLINIC,
+)
+
+
+class AdviceMessage(SQLModel, table=True):
+    """One turn of a request's thread, kept because a clinician relies on it (principle 6)."""
+
+    __tablename__ = "advice_message"
+
+    id: int | None = Field(default=None, primary_key=True)
+    request_id: int = Field(foreign_key="advice_request.id", ondelete="CASCADE", index=True)
+    author_id: int | None = Field(default=None, foreign_key="person.id", ondelete="SET NULL")
+    # The author's name and title as they were when they wrote, for the record.
+    author_name: str = Field(default="", max_length=300)
+    kind: str = Field(max_length=20)
+    text: str = Field(sa_type=Text)
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class AdviceCompose(SQLModel, table=True):
+    """What a GP or specialist is writing in their private chat right now (principle 2)."""
+
+    __tablename__ = "advice_compose"
+
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", primary_key=True)
+    request_id: int = Field(foreign_key="advice_request.id", ondelete="CASCADE")
+    kind: str = Field(max_length=20)
+    started_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TeamChat(SQLModel, table=True):
+    """The specialist team's Telegram group, where request cards appear."""
+
+    __tablename__ = "team_chat"
+
+    chat_id: int = Field(primary_key=True, sa_type=BigInteger)
+    title: str = Field(default="", max_length=200)
+    active: bool = True
+    registered_by: str = Field(max_length=100)
+    registered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class TeamCode(SQLModel, table=True):
+    """A single-use code with which an admin registers the team's group. Only a hash is kept."""
+
+    __tablename__ = "team_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=100)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

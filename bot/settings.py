@@ -50,6 +50,22 @@ class Settings(BaseSettings):
         REPO_ROOT / "content" / "plans.yaml", validation_alias=_env("DIABRIDGE_PLANS_FILE")
     )
 
+    # The advice line: answer targets in working days (09:00-17:00, Monday to Friday, without
+    # bank holidays), and the largest photo or document a GP may attach (Telegram lets a bot
+    # fetch files up to 20 MB).
+    advice_routine_working_days: float = Field(
+        2, validation_alias=_env("DIABRIDGE_ADVICE_ROUTINE_DAYS"), gt=0
+    )
+    advice_urgent_working_days: float = Field(
+        1, validation_alias=_env("DIABRIDGE_ADVICE_URGENT_DAYS"), gt=0
+    )
+    hypo_follow_up_working_days: float = Field(
+        1, validation_alias=_env("DIABRIDGE_HYPO_FOLLOW_UP_DAYS"), gt=0
+    )
+    advice_attachment_max_mb: float = Field(
+        20, validation_alias=_env("DIABRIDGE_ADVICE_ATTACHMENT_MAX_MB"), gt=0
+    )
+
     # Outbox dispatch. Telegram's published limits are the defaults.
     rate_overall_per_second: float = Field(30, validation_alias=_env("DIABRIDGE_RATE_PER_SECOND"))
     rate_group_per_minute: float = Field(

@@ -32,3 +32,32 @@ def next_working_moment(now: datetime, zone: ZoneInfo = LONDON) -> datetime:
     while not is_working_day(day):
         day += timedelta(days=1)
     return datetime.combine(day, DAY_STARTS, tzinfo=zone).astimezone(UTC)
+
+
+WORKING_DAY = datetime.combine(date.min, DAY_ENDS) - datetime.combine(date.min, DAY_STARTS)
+
+
+def add_working_time(start: datetime, amount: timedelta, zone: ZoneInfo = LONDON) -> datetime:
+    """The moment `amount` of working time after `start` (a request made on Friday at 16:00
+    with two working days to answer is due on Tuesday at 16:00)."""
+    moment = next_working_moment(start, zone).astimezone(zone)
+    left = amount
+    while True:
+        day_end = datetime.combine(moment.date(), DAY_ENDS, tzinfo=zone)
+        today = day_end - moment
+        if left <= today:
+            return (moment + left).astimezone(UTC)
+        left -= today
+        moment = next_working_moment(day_end, zone).astimezone(zone)
+
+
+def working_time_between(start: datetime, end: datetime, zone: ZoneInfo = LONDON) -> timedelta:
+    """How much working time lies between two moments (none if `end` is not after `start`)."""
+    total = timedelta(0)
+    moment = next_working_moment(start, zone).astimezone(zone)
+    end = end.astimezone(zone)
+    while moment < end:
+        day_end = datetime.combine(moment.date(), DAY_ENDS, tzinfo=zone)
+        total += min(day_end, end) - moment
+        moment = next_working_moment(day_end, zone).astimezone(zone)
+    return total
