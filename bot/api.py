@@ -2,10 +2,11 @@
 
 A practice or hospital system sends its patients and appointments here, puts young people in
 the transition programme, and a council or practice sends NHS Health Check cohorts. The
-contract is `bot/openapi.yaml` (served at /api/v1/openapi.json); the tests hold every request
-and answer to it. Handlers parse the body, call the service, and render the answer; the
-services do the work and write the audit trail (actor `api:<key name>`). Nothing here logs a
-request body: it carries NHS numbers and names.
+ambulance service tells the hypo hotline of severe hypos, and a service manager lists the advice
+line's requests with their times and states. The contract is `bot/openapi.yaml` (served at
+/api/v1/openapi.json); the tests hold every request and answer to it. Handlers parse the body,
+call the service, and render the answer; the services do the work and write the audit trail
+(actor `api:<key name>`). Nothing here logs a request body: it carries NHS numbers and names.
 """
 
 from __future__ import annotations
@@ -18,13 +19,14 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import yaml
 from aiohttp import web
+from multidict import MultiMapping
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -33,6 +35,10 @@ from bot import content
 from bot.context import AppContext
 from bot.i18n import LANGUAGES
 from bot.models import (
+    OPEN_STATUSES,
+    AdviceKind,
+    AdviceRequest,
+    AdviceStatus,
     Appointment,
     AppointmentStatus,
     OutboxStatus,
@@ -42,7 +48,17 @@ from bot.models import (
     utcnow,
 )
 from bot.plans import Plans, load_plans
-from bot.services import api_keys, appointments, audit, campaigns, enrolment, health_checks, outbox
+from bot.services import (
+    advice_line,
+    api_keys,
+    appointments,
+    audit,
+    campaigns,
+    enrolment,
+    health_checks,
+    hypo_hotline,
+    outbox,
+)
 from bot.services import transition as transitions
 from bot.services.appointments import AppointmentRecord, InvalidRecord
 from bot.services.enrolment import InvalidField, IssuedCode
@@ -70,6 +86,19 @@ SOURCE_MAX_LENGTH = 60
 PATIENT_ROLES = frozenset({Role.PATIENT, Role.YOUNG_PERSON})
 # The outbox template of the monthly check-in, as bot/services/transition.py queues it.
 CHECK_IN_TEMPLATE = "transition_check_in"
+# The patient's message about an ambulance call-out, as bot/services/hypo_hotline.py queues it.
+HYPO_FOLLOW_UP_TEMPLATE = "hypo_follow_up"
+# An ambulance crew's clock may run a little ahead of ours: a call-out stamped a few minutes
+# "in the future" is still now. Anything further ahead is a wrong time.
+CALLOUT_CLOCK_SLACK = timedelta(minutes=5)
+# The hotline follows up a hypo within a working day; one older than this is a batch sent
+# late or a wrong date, better told to the patient's GP than queued as new.
+CALLOUT_OLDEST = timedelta(days=30)
+# The ambulance service's own id is kept in a 100-character column.
+CALLOUT_ID_MAX_LENGTH = 100
+# The advice line's list: how many requests at once unless the caller asks for more or fewer.
+ADVICE_LIST_LIMIT = 100
+ADVICE_LIST_MOST = 500
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -328,6 +357,25 @@ TRANSITION_FIELDS: dict[str, Spec] = {
     "named_worker": Spec(str, required=True),
     "named_worker_id": Spec(int, nullable=True, bounds=(1, LARGEST_ID)),
 }
+OCCURRED_AT_HELP = "write the date and time with its offset, like 2026-11-20T19:05:00+00:00"
+HYPO_CALLOUT_FIELDS: dict[str, Spec] = {
+    "nhs_number": Spec(str, required=True),
+    "occurred_at": Spec(str, required=True),
+    "taken_to_hospital": Spec(bool, required=True),
+    "callout_id": Spec(str, nullable=True),
+}
+# The list's `status` filter: a request's status, or `open` for everything still in the team's
+# queue. A request nobody holds has the status "open" too, so that one is asked as `unclaimed`.
+ADVICE_LIST_STATUSES: dict[str, tuple[AdviceStatus, ...]] = {
+    "open": OPEN_STATUSES,
+    "unclaimed": (AdviceStatus.OPEN,),
+    **{
+        status.value: (status,)
+        for status in AdviceStatus
+        if status not in (AdviceStatus.OPEN, AdviceStatus.DRAFT, AdviceStatus.CANCELLED)
+    },
+}
+ADVICE_LIST_FILTERS = ("status", "kind", "since", "limit")
 
 
 async def read_json(request: web.Request, *, max_bytes: int | None = None) -> Any:
@@ -430,6 +478,110 @@ def _a_date(name: str, raw: str, *, not_after: date | None = None) -> date:
     if not_after is not None and day > not_after:
         raise InvalidField(name, "the date is in the future")
     return day
+
+
+def _occurred_at(raw: str, now: datetime) -> datetime:
+    """When the hypo happened: a moment with its offset, not ahead of us, not long past.
+    The messages never repeat what was sent: a slip could have put the NHS number here."""
+    if not STARTS_AT.match(raw):
+        raise InvalidField("occurred_at", f"not a date and time: {OCCURRED_AT_HELP}")
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise InvalidField(
+            "occurred_at", "not a moment in the calendar: check the day, month and hour"
+        ) from None
+    if moment.tzinfo is None:
+        # A crew's local time without its offset is an hour out for half the year.
+        raise InvalidField(
+            "occurred_at",
+            "give the time with its offset (Z for UTC, or +01:00 in British Summer Time), "
+            "like 2026-11-20T19:05:00+00:00",
+        )
+    if moment > now + CALLOUT_CLOCK_SLACK:
+        raise InvalidField("occurred_at", "the time is in the future: send when the hypo happened")
+    if moment < now - CALLOUT_OLDEST:
+        raise InvalidField(
+            "occurred_at",
+            f"more than {CALLOUT_OLDEST.days} days ago: the hotline follows up recent hypos; "
+            "tell the patient's GP instead",
+        )
+    return moment.astimezone(UTC)
+
+
+def _callout_id(raw: str) -> str:
+    callout_id = raw.strip()
+    if not 0 < len(callout_id) <= CALLOUT_ID_MAX_LENGTH:
+        raise InvalidField(
+            "callout_id",
+            f"give the ambulance service's id in 1 to {CALLOUT_ID_MAX_LENGTH} characters, "
+            "or leave it out",
+        )
+    return callout_id
+
+
+@dataclass(frozen=True)
+class AdviceFilters:
+    """The advice line list's query, checked."""
+
+    status: str | None = None
+    kind: AdviceKind | None = None
+    since: date | None = None
+    limit: int = ADVICE_LIST_LIMIT
+
+    def describe(self) -> str:
+        """For the audit trail: the filters as given (plain words, never a patient's)."""
+        given = {"status": self.status, "kind": self.kind, "since": self.since}
+        words = [f"{name}={value}" for name, value in given.items() if value is not None]
+        return " ".join([*words, f"limit={self.limit}"])
+
+
+def _advice_filters(query: MultiMapping[str]) -> tuple[AdviceFilters, list[FieldError]]:
+    """The list's filters, and every one that is wrong (an unknown one too, so a misspelt
+    filter is not silently a list of everything)."""
+    wrong = [
+        FieldError(name[:100], f"not a filter of this list; use {', '.join(ADVICE_LIST_FILTERS)}")
+        for name in dict.fromkeys(query)
+        if name not in ADVICE_LIST_FILTERS
+    ]
+    given: dict[str, str] = {}
+    for name in ADVICE_LIST_FILTERS:
+        values = query.getall(name, [])
+        if len(values) > 1:
+            wrong.append(FieldError(name, "give this filter once"))
+        elif values:
+            given[name] = values[0].strip()
+    filters: dict[str, Any] = {}
+    if "status" in given:
+        if given["status"] in ADVICE_LIST_STATUSES:
+            filters["status"] = given["status"]
+        else:
+            choices = ", ".join(ADVICE_LIST_STATUSES)
+            wrong.append(FieldError("status", f"{given['status']!r} is not one of {choices}"))
+    if "kind" in given:
+        if given["kind"] in AdviceKind.__members__.values():
+            filters["kind"] = AdviceKind(given["kind"])
+        else:
+            choices = ", ".join(kind.value for kind in AdviceKind)
+            wrong.append(FieldError("kind", f"{given['kind']!r} is not one of {choices}"))
+    if "since" in given:
+        if not DATE.match(given["since"]):
+            wrong.append(FieldError("since", f"{given['since']!r}: {DATE_HELP}"))
+        else:
+            try:
+                filters["since"] = _a_date("since", given["since"])
+            except InvalidField as problem:
+                wrong.append(FieldError("since", problem.message))
+    if "limit" in given:
+        raw = given["limit"]
+        # ASCII digits only: int() would also take "٣" or "1_0".
+        if re.fullmatch(r"[0-9]{1,4}", raw) and 1 <= int(raw) <= ADVICE_LIST_MOST:
+            filters["limit"] = int(raw)
+        else:
+            wrong.append(
+                FieldError("limit", f"must be a whole number from 1 to {ADVICE_LIST_MOST}")
+            )
+    return AdviceFilters(**filters), wrong
 
 
 @dataclass
@@ -697,6 +849,61 @@ async def _appointment_json(
             ],
             "missed_last_12_months": missed,
         },
+    }
+
+
+def _follow_up_json(
+    follow_up: AdviceRequest, *, created: bool, patient_told: bool, zone: ZoneInfo
+) -> dict[str, Any]:
+    """A hypo follow-up as the ambulance service sees it: never the NHS number it sent."""
+    return {
+        "reference": follow_up.reference,
+        "status": follow_up.status,
+        "occurred_at": _time(follow_up.occurred_at, zone),
+        "taken_to_hospital": follow_up.taken_to_hospital,
+        "callout_id": follow_up.callout_id,
+        "due_at": _time(follow_up.due_at, zone),
+        "patient_enrolled": follow_up.patient_id is not None,
+        "patient_told": patient_told,
+        "created": created,
+    }
+
+
+async def _patient_told(session: AsyncSession, follow_up: AdviceRequest) -> bool:
+    """Whether the call-out queued a message to the patient (asked again when it is resent, so
+    the answer is the same as the first time)."""
+    assert follow_up.id is not None
+    messages = await outbox.for_topic(session, advice_line.request_topic(follow_up.id))
+    return any(
+        message.template_key == HYPO_FOLLOW_UP_TEMPLATE and message.person_id is not None
+        for message in messages
+    )
+
+
+def _advice_request_json(entry: advice_line.QueueEntry, zone: ZoneInfo) -> dict[str, Any]:
+    """Times and states only: the question, the thread and the NHS number stay in diabridge."""
+    request = entry.request
+    return {
+        "reference": request.reference,
+        "kind": request.kind,
+        "status": request.status,
+        "area": request.area,
+        "urgency": request.urgency,
+        "practice": request.practice_ods,
+        "practice_name": entry.practice,
+        "submitted_at": _time(request.submitted_at, zone),
+        "due_at": _time(request.due_at, zone),
+        "claimed_at": _time(request.claimed_at, zone),
+        "first_answer_at": _time(request.first_answer_at, zone),
+        "closed_at": _time(request.closed_at, zone),
+        "breached": request.breached_at is not None,
+        "breached_at": _time(request.breached_at, zone),
+        "outcome": request.outcome,
+        "helped": request.helped,
+        "holder": entry.holder,
+        "occurred_at": _time(request.occurred_at, zone),
+        "taken_to_hospital": request.taken_to_hospital,
+        "reported_by": advice_line.reported_by(request),
     }
 
 
@@ -1125,6 +1332,93 @@ async def list_campaigns(request: web.Request, caller: Caller) -> web.Response:
     return web.json_response({"campaigns": [_campaign_json(e, zone) for e in entries]})
 
 
+@needs(api_keys.HYPO_CALLOUTS)
+async def record_hypo_callout(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    values, wrong = read_fields(await read_json(request), HYPO_CALLOUT_FIELDS)
+    wrong += _value_problems(
+        values,
+        {
+            # Its messages never repeat the number, so the answer cannot echo it.
+            "nhs_number": enrolment.check_nhs_number,
+            "occurred_at": lambda raw: _occurred_at(raw, now),
+            "callout_id": _callout_id,
+        },
+    )
+    if wrong:
+        raise unprocessable(wrong)
+    number = enrolment.check_nhs_number(values["nhs_number"])
+    callout_id = values.get("callout_id")
+    async with ctx.db.session() as session:
+        callout = await hypo_hotline.record_callout(
+            session,
+            nhs_number_text=number,
+            occurred_at=_occurred_at(values["occurred_at"], now),
+            taken_to_hospital=values["taken_to_hospital"],
+            callout_id=_callout_id(callout_id) if callout_id is not None else None,
+            source=caller.actor,
+            targets=ctx.advice_targets(),
+            now=now,
+        )
+        follow_up = callout.request
+        if not callout.created and follow_up.nhs_number != number:
+            # Two call-outs under one id (two services' numbering, or a typing slip): saying
+            # "sent already" would silently drop this patient's follow-up.
+            raise Problem(
+                409,
+                "Conflict",
+                "a call-out with this callout_id was sent before for another patient; "
+                "check the id, or leave it out to record this one as new",
+                [FieldError("callout_id", "used already for another patient")],
+            )
+        told = callout.patient_told if callout.created else await _patient_told(session, follow_up)
+        body = _follow_up_json(
+            follow_up, created=callout.created, patient_told=told, zone=ctx.settings.zone
+        )
+    return web.json_response(body, status=201 if callout.created else 200)
+
+
+@needs(api_keys.ADVICE_LINE)
+async def list_advice_requests(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    zone = ctx.settings.zone
+    filters, wrong = _advice_filters(request.query)
+    if wrong:
+        raise unprocessable(wrong)
+    # `since` is a day where the clinic is: from its midnight, summer or winter.
+    since = (
+        datetime.combine(filters.since, datetime.min.time(), tzinfo=zone).astimezone(UTC)
+        if filters.since
+        else None
+    )
+    now = utcnow()
+    async with ctx.db.session() as session:
+        # One more than asked for tells whether the list stops short of everything that matches.
+        entries = await advice_line.listing(
+            session,
+            statuses=ADVICE_LIST_STATUSES[filters.status] if filters.status else None,
+            kind=filters.kind,
+            since=since,
+            limit=filters.limit + 1,
+        )
+        shown = entries[: filters.limit]
+        # It names no patient, but it is a look at the whole service's work: accounted for.
+        await audit.record(
+            session,
+            actor=caller.actor,
+            action="advice.list",
+            detail=f"count={len(shown)} {filters.describe()}",
+            at=now,
+        )
+    return web.json_response(
+        {
+            "advice_requests": [_advice_request_json(entry, zone) for entry in shown],
+            "more": len(entries) > filters.limit,
+        }
+    )
+
+
 @functools.cache
 def openapi_text() -> str:
     return json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
@@ -1156,6 +1450,8 @@ def build_api(ctx: AppContext) -> web.Application:
     api.router.add_patch(one, change_appointment)
     api.router.add_delete(one, cancel_appointment)
     api.router.add_post(one + "/attendance", mark_attendance)
+    api.router.add_post("/hypo-callouts", record_hypo_callout)
+    api.router.add_get("/advice-requests", list_advice_requests, allow_head=False)
     return api
 
 

@@ -25,11 +25,13 @@ from telegram.ext import (
 )
 
 from bot import (
+    advice_messages,
     appointment_messages,
     carer_messages,
     content,
     education_messages,
     health_check_messages,
+    hypo_messages,
     i18n,
     messages,
     transition_messages,
@@ -43,11 +45,14 @@ from bot.settings import Settings
 from bot.web import build_web_app
 from handlers import (
     account,
+    advice,
+    advice_stats,
     appointments,
     carers,
     conversation,
     education,
     health_checks,
+    hypo,
     onboarding,
     practice,
     transition,
@@ -114,16 +119,29 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("carer", carers.carer_command, filters=private),
             CommandHandler("healthcheck", health_checks.health_check_command, filters=private),
             CommandHandler("ready", transition.ready_command, filters=private),
+            CommandHandler("hypo", hypo.hypo_command, filters=private),
             CommandHandler("outbox", account.outbox_status, filters=private),
+            # The advice line: a GP asks, the team answers in private chats (handlers/advice.py).
+            CommandHandler("advice", advice.advice_command, filters=private),
+            CommandHandler("myrequests", advice.my_requests_command, filters=private),
+            CommandHandler("team_code", advice.team_code_command, filters=private),
+            # /queue works in the team's group and in a specialist's private chat.
+            CommandHandler("queue", advice.queue_command),
             # The one command for groups: a practice names its staff chat.
             CommandHandler(
                 "practice_chat", practice.practice_chat, filters=filters.ChatType.GROUPS
             ),
+            # ...and the specialist team names its group, where advice-line cards appear.
+            CommandHandler("register_team", advice.register_team, filters=filters.ChatType.GROUPS),
+            # Figures for the team: in its group; elsewhere the handler says where it works.
+            CommandHandler("stats", advice_stats.stats_command),
             # Buttons, routed by the prefix of their callback data (see bot.messages).
             CallbackQueryHandler(onboarding.language_chosen, pattern=f"^{messages.CB_LANGUAGE}"),
             CallbackQueryHandler(onboarding.path_chosen, pattern=f"^{messages.CB_PATH}"),
             CallbackQueryHandler(onboarding.consent_answered, pattern=f"^{messages.CB_CONSENT}"),
             CallbackQueryHandler(account.menu_pressed, pattern=f"^{messages.CB_MENU}"),
+            # Advice-line buttons are pressed in private chats and in the team's group alike.
+            CallbackQueryHandler(advice.advice_pressed, pattern=f"^{advice_messages.CB_ADVICE}"),
             CallbackQueryHandler(account.forget_answered, pattern=f"^{messages.CB_FORGET}"),
             CallbackQueryHandler(carers.carer_pressed, pattern=f"^{carer_messages.CB_CARER}"),
             CallbackQueryHandler(
@@ -136,6 +154,7 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
                 health_checks.health_check_pressed,
                 pattern=f"^{health_check_messages.CB_HEALTH_CHECK}",
             ),
+            CallbackQueryHandler(hypo.hypo_pressed, pattern=f"^{hypo_messages.CB_HYPO}"),
             CallbackQueryHandler(
                 appointments.reminder_answered,
                 pattern=f"^{appointment_messages.CB_APPOINTMENT}",

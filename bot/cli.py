@@ -104,6 +104,7 @@ async def _register(args: argparse.Namespace, settings: Settings) -> IssuedCode:
                 now=now,
                 valid_days=days,
                 timezone=settings.timezone,
+                job_title=args.title,
             )
     finally:
         await db.dispose()
@@ -185,6 +186,11 @@ def build_parser() -> argparse.ArgumentParser:
     invite.add_argument("--name", required=True)
     invite.add_argument("--practice", help="the practice's ODS code (required for gp and nurse)")
     invite.add_argument("--language", default="en", help=f"one of {', '.join(LANGUAGES)}")
+    invite.add_argument(
+        "--title",
+        default="",
+        help='job title the GP sees under an answer, e.g. "Diabetes specialist nurse"',
+    )
     invite.add_argument(
         "--valid-days", type=_positive_days, help="days the code works (default 14)"
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.db import Database
 from bot.plans import Plans, load_plans
+from bot.services.advice_line import Targets
 from bot.settings import Settings
 
 
@@ -19,3 +20,11 @@ class AppContext:
 
     def reminder_plans(self) -> Plans:
         return self.plans or load_plans(self.settings.plans_file)
+
+    def advice_targets(self) -> Targets:
+        """The advice line's answer targets in working days, from the settings."""
+        return Targets(
+            routine_days=self.settings.advice_routine_working_days,
+            urgent_days=self.settings.advice_urgent_working_days,
+            hypo_days=self.settings.hypo_follow_up_working_days,
+        )

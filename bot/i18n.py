@@ -159,7 +159,9 @@ class Translator:
         return format_date(value, format=fmt, locale=self.locale)
 
     def time(self, value: datetime, zone: tzinfo) -> str:
-        return format_time(value.astimezone(zone), format="short", locale=self.locale)
+        # The 24-hour clock in every language, as the NHS writes times: Hindi's and Urdu's
+        # short formats would add "am"/"pm" in Latin letters.
+        return format_time(value.astimezone(zone), format="HH:mm", locale=self.locale)
 
     def datetime(self, value: datetime, zone: tzinfo, fmt: str = "medium") -> str:
         return format_datetime(value.astimezone(zone), format=fmt, locale=self.locale)

@@ -59,10 +59,16 @@ PERSON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("mydata", N_("A copy of your data")),
     ("carer", N_("Someone who helps you gets your reminders too")),
     ("healthcheck", N_("Can I have a free NHS Health Check?")),
+    ("hypo", N_("Tell the diabetes team about a bad hypo")),
     ("stop", N_("Pause messages")),
     ("forget", N_("Erase your data")),
 )
-STAFF_COMMANDS: tuple[tuple[str, str], ...] = (("outbox", N_("Message queue status")),)
+STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
+    ("advice", N_("Ask the specialist diabetes team (GPs and nurses)")),
+    ("myrequests", N_("Your advice requests and their answers")),
+    ("queue", N_("Open advice requests (specialist team)")),
+    ("outbox", N_("Message queue status")),
+)
 
 
 def commands_for(t: Translator, *, staff: bool) -> list[tuple[str, str]]:
@@ -377,8 +383,24 @@ def privacy_text(t: Translator, role: str) -> Reply:
             "/forget erases your data from diabridge. Your GP practice's own records are not "
             "changed."
         ),
-        emergency_line(t),
     ]
+    # What the specialist team was told (an advice request, a severe hypo to follow up) is
+    # part of the team's clinical record, which the NHS must keep: /forget unlinks it.
+    if Role(role) in STAFF_ROLES:
+        lines.append(
+            t._(
+                "Advice requests you sent, and answers you wrote, stay in the specialist team's "
+                "clinical record after /forget, without a link to your account."
+            )
+        )
+    elif Role(role) in (Role.PATIENT, Role.YOUNG_PERSON):
+        lines.append(
+            t._(
+                "If you or the ambulance service tell the diabetes team about a severe hypo, "
+                "the team's note of it stays in their clinical record after /forget."
+            )
+        )
+    lines.append(emergency_line(t))
     return Reply("\n\n".join(lines))
 
 

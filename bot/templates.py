@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from bot import (
+    advice_messages,
     appointment_messages,
     carer_messages,
     education_messages,
     health_check_messages,
+    hypo_messages,
     messages,
     transition_messages,
 )
@@ -14,9 +16,11 @@ from bot.messages import OutboxTemplate
 
 OUTBOX_TEMPLATES: dict[str, OutboxTemplate] = {
     **messages.OUTBOX_TEMPLATES,
+    **advice_messages.OUTBOX_TEMPLATES,
     **appointment_messages.OUTBOX_TEMPLATES,
     **carer_messages.OUTBOX_TEMPLATES,
     **education_messages.OUTBOX_TEMPLATES,
     **health_check_messages.OUTBOX_TEMPLATES,
+    **hypo_messages.OUTBOX_TEMPLATES,
     **transition_messages.OUTBOX_TEMPLATES,
 }

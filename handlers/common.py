@@ -66,3 +66,17 @@ async def set_chat_commands(bot: Bot, chat_id: int, language: str, *, staff: boo
         [BotCommand(c, d) for c, d in commands_for(t, staff=staff)],
         scope=BotCommandScopeChat(chat_id),
     )
+
+
+async def send_to(bot: Bot, chat_id: int, reply: Reply, t: Translator) -> None:
+    """Sends a reply to a chat other than the one the update came from (a specialist who
+    pressed a button in the team's group is answered in their private chat)."""
+    parts = split_text(t.finish(reply.text))
+    for index, part in enumerate(parts):
+        await bot.send_message(
+            chat_id,
+            part,
+            parse_mode=ParseMode.HTML,
+            reply_markup=to_markup(reply.buttons) if index == len(parts) - 1 else None,
+            disable_web_page_preview=True,
+        )

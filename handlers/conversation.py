@@ -10,12 +10,21 @@ from telegram import ChatMember, Update
 from telegram.error import Forbidden
 from telegram.ext import ContextTypes
 
-from bot import messages, metrics
+from bot import hypo_messages, messages, metrics
 from bot.i18n import in_every_language, normalise_language, translator
 from bot.models import Role
-from bot.services import account, audit, enrolment, health_checks, practices
+from bot.services import (
+    account,
+    audit,
+    enrolment,
+    health_checks,
+    hypo_hotline,
+    practices,
+    specialist_team,
+)
 from bot.services.enrolment import Step
-from bot.services.safety import detect_red_flag
+from bot.services.safety import RedFlagAction, detect_red_flag
+from handlers import advice
 from handlers import health_checks as health_check_handlers
 from handlers.common import app, now, send
 from handlers.education import search_reply
@@ -55,7 +64,15 @@ async def _reply_red_flag(update: Update, context: ContextTypes.DEFAULT_TYPE, te
         )
     else:
         t = translator(language)
-        await send(update, messages.red_flag(t, flag.action), t)
+        reply = messages.red_flag(t, flag.action)
+        if (
+            flag.action is RedFlagAction.SEVERE_HYPO
+            and person is not None
+            and hypo_hotline.may_report(person)
+        ):
+            # Only a press asks the team: "my hypo last year needed help" creates nothing.
+            reply = hypo_messages.with_ask_team_button(t, reply)
+        await send(update, reply, t)
     return True
 
 
@@ -63,7 +80,11 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     message, user = update.effective_message, update.effective_user
     if message is None or user is None or message.text is None:
         return
-    # Safety before anything else, even in the middle of joining.
+    # A clinician's words first: a GP's question about a patient's hypo, or a specialist's
+    # answer, is clinical text for the advice line, not someone telling us of an emergency.
+    if await advice.take_typed(update, context):
+        return
+    # Then safety before anything else, even in the middle of joining.
     if await _reply_red_flag(update, context, message.text):
         return
     async with app(context).db.session() as session:
@@ -104,6 +125,9 @@ async def media_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     user = update.effective_user
     if user is None:
         return
+    # A foot photo or a letter for a GP's advice request in progress.
+    if await advice.take_media(update, context):
+        return
     async with app(context).db.session() as session:
         person = await account.person_for_telegram(session, user.id)
         language = (
@@ -129,6 +153,7 @@ async def my_chat_member(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
             async with app(context).db.session() as session:
                 await practices.forget_staff_chat(session, change.chat.id, now=now())
+                await specialist_team.forget_chat(session, change.chat.id, now=now())
         return
     if change.new_chat_member.status in (ChatMember.BANNED, ChatMember.LEFT):
         async with app(context).db.session() as session:

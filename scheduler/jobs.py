@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import Database
-from bot.services import transition
+from bot.services import advice_line, transition
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.leadership import DispatchLeadership
 
@@ -36,6 +36,21 @@ async def daily_planning(leadership: DispatchLeadership, db: Database) -> None:
         log.exception("daily planning failed")
 
 
+async def advice_watch(leadership: DispatchLeadership, db: Database) -> None:
+    """Raises unclaimed advice requests at half their time and marks breaches, once a minute,
+    by the one process that dispatches (so a raise is never queued twice by two workers)."""
+    try:
+        if await leadership.acquire():
+            async with db.session() as session:
+                report = await advice_line.watch(session, now=datetime.now(UTC))
+            if report.raised or report.breached:
+                log.info(
+                    "advice line: %s raised again, %s breached", report.raised, report.breached
+                )
+    except Exception:
+        log.exception("advice watch failed")
+
+
 def build_scheduler(
     dispatcher: OutboxDispatcher, leadership: DispatchLeadership, interval_seconds: float
 ) -> AsyncIOScheduler:
@@ -57,6 +72,15 @@ def build_scheduler(
         minute=30,
         args=(leadership, dispatcher.db),
         id="daily-planning",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        advice_watch,
+        "interval",
+        seconds=60,
+        args=(leadership, dispatcher.db),
+        id="advice-watch",
         max_instances=1,
         coalesce=True,
     )

@@ -149,7 +149,9 @@ class BotUnderTest:
                 timezone="Europe/London",
             )
 
-    async def invite_staff(self, role: str, name: str, practice: str | None = "Y01234"):
+    async def invite_staff(
+        self, role: str, name: str, practice: str | None = "Y01234", title: str = ""
+    ):
         async with self.db.session() as session:
             return await enrolment.invite_staff(
                 session,
@@ -161,6 +163,7 @@ class BotUnderTest:
                 now=datetime.now(UTC),
                 valid_days=14,
                 timezone="Europe/London",
+                job_title=title,
             )
 
 

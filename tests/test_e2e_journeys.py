@@ -97,6 +97,7 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
         "mydata",
         "carer",
         "healthcheck",
+        "hypo",
         "stop",
         "forget",
     ]

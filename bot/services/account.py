@@ -10,6 +10,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.i18n import LANGUAGES
 from bot.models import (
+    AdviceRequest,
+    AdviceStatus,
     Appointment,
     AppointmentEvent,
     AuditEvent,
@@ -175,6 +177,18 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
     ratings = (
         await session.exec(select(TopicRating).where(col(TopicRating.person_id) == person.id))
     ).all()
+    # Advice requests a GP sent, and hypo follow-ups about a patient (not drafts).
+    advice_requests = (
+        await session.exec(
+            select(AdviceRequest)
+            .where(
+                (col(AdviceRequest.requester_id) == person.id)
+                | (col(AdviceRequest.patient_id) == person.id),
+                col(AdviceRequest.status) != AdviceStatus.CANCELLED,
+            )
+            .order_by(col(AdviceRequest.created_at))
+        )
+    ).all()
     await audit.record(
         session,
         actor=audit.person_actor(person.id),
@@ -280,6 +294,22 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             {"kind": f.kind, "raised_at": _iso(f.raised_at), "resolved_at": _iso(f.resolved_at)}
             for f in flags
         ],
+        "advice_line": [
+            {
+                "reference": r.reference,
+                "kind": r.kind,
+                "status": r.status,
+                "area": r.area,
+                "urgency": r.urgency,
+                "occurred_at": _iso(r.occurred_at),
+                "submitted_at": _iso(r.submitted_at),
+                "due_at": _iso(r.due_at),
+                "first_answer_at": _iso(r.first_answer_at),
+                "closed_at": _iso(r.closed_at),
+                "outcome": r.outcome,
+            }
+            for r in advice_requests
+        ],
     }
 
 
@@ -320,6 +350,14 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
         )
     await session.exec(  # type: ignore[call-overload]
         delete(EnrolmentCode).where(col(EnrolmentCode.person_id) == person_id)
+    )
+    # A GP's unsent advice request goes; sent ones are the specialist team's clinical record
+    # and stay, no longer linked to the account (as do hypo follow-ups about a patient).
+    await session.exec(  # type: ignore[call-overload]
+        delete(AdviceRequest).where(
+            col(AdviceRequest.requester_id) == person_id,
+            col(AdviceRequest.status).in_([AdviceStatus.DRAFT, AdviceStatus.CANCELLED]),
+        )
     )
     if telegram_user_id is not None:
         await session.exec(  # type: ignore[call-overload]

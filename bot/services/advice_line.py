@@ -495,12 +495,10 @@ async def card_params(session: AsyncSession, request: AdviceRequest) -> dict[str
         "holder": holder.display_name if holder else None,
         "outcome": request.outcome,
         "breached": request.breached_at is not None,
+        "patient_enrolled": request.patient_id is not None,
         "occurred_at": request.occurred_at.isoformat() if request.occurred_at else None,
         "taken_to_hospital": request.taken_to_hospital,
-        # A hypo: "ambulance_service", or the person ("patient:help", "patient:ambulance").
-        "reported_by": request.source
-        if request.source.startswith("patient:")
-        else ("ambulance_service" if request.kind == AdviceKind.HYPO else None),
+        "reported_by": reported_by(request),
     }
 
 
@@ -532,7 +530,9 @@ async def card_messages(session: AsyncSession, request_id: int) -> list[tuple[in
 
 
 async def get(session: AsyncSession, request_id: int) -> AdviceRequest:
-    request = await session.get(AdviceRequest, request_id)
+    # Locked until the end of the transaction: two specialists claiming at once (from two
+    # private chats) are served one after the other, and the second sees the first's claim.
+    request = await session.get(AdviceRequest, request_id, with_for_update=True)
     if request is None or request.status in (AdviceStatus.DRAFT, AdviceStatus.CANCELLED):
         raise NotFound(str(request_id))
     return request
@@ -583,7 +583,6 @@ async def claim(
             request.status = AdviceStatus.CLAIMED
         request.updated_at = now
         await _record(session, specialist, "claim", request, now)
-    await _record(session, specialist, "view", request, now)
     return request
 
 
@@ -701,7 +700,7 @@ async def post(
         if request.status in (AdviceStatus.WAITING_GP, AdviceStatus.ANSWERED):
             request.status = AdviceStatus.CLAIMED if request.holder_id else AdviceStatus.OPEN
         await _record(session, author, "gp_reply", request, now)
-        await _to_holder(session, request, message, now=now)
+        await _to_holder(session, request, message, author, now=now)
     else:
         _end_wait(request, now)
         if kind is AdviceMessageKind.ASK_MORE:
@@ -710,24 +709,34 @@ async def post(
             request.status = AdviceStatus.ANSWERED
             request.first_answer_at = request.first_answer_at or now
         await _record(session, author, "answer", request, now)
-        await _to_gp(session, request, message, now=now)
+        await _to_gp(session, request, message, author, now=now)
     request.updated_at = now
     return request, message
 
 
-def _message_params(request: AdviceRequest, message: AdviceMessage) -> dict[str, Any]:
+def _message_params(
+    request: AdviceRequest, message: AdviceMessage, author: Person
+) -> dict[str, Any]:
     return {
         "request_id": request.id,
         "reference": request.reference,
         "message_id": message.id,
         "kind": message.kind,
-        "author": message.author_name,
+        # The reader sees the name with the job title, or else the role in their language.
+        "author": author.display_name,
+        "author_title": author.job_title,
+        "author_role": author.role,
         "text": message.text,
     }
 
 
 async def _to_gp(
-    session: AsyncSession, request: AdviceRequest, message: AdviceMessage, *, now: datetime
+    session: AsyncSession,
+    request: AdviceRequest,
+    message: AdviceMessage,
+    author: Person,
+    *,
+    now: datetime,
 ) -> None:
     if request.requester_id is None:
         return  # the GP erased their account: the answer stays in the record
@@ -737,14 +746,19 @@ async def _to_gp(
         dedupe_key=f"advice:{request.id}:message:{message.id}",
         due_at=now,
         priority=Priority.ADVICE_LINE,
-        params=_message_params(request, message),
+        params=_message_params(request, message, author),
         person_id=request.requester_id,
         topic=request_topic(request.id or 0),
     )
 
 
 async def _to_holder(
-    session: AsyncSession, request: AdviceRequest, message: AdviceMessage, *, now: datetime
+    session: AsyncSession,
+    request: AdviceRequest,
+    message: AdviceMessage,
+    author: Person,
+    *,
+    now: datetime,
 ) -> None:
     if request.holder_id is not None:
         await outbox.queue(
@@ -753,7 +767,7 @@ async def _to_holder(
             dedupe_key=f"advice:{request.id}:message:{message.id}",
             due_at=now,
             priority=Priority.ADVICE_LINE,
-            params=_message_params(request, message),
+            params=_message_params(request, message, author),
             person_id=request.holder_id,
             topic=request_topic(request.id or 0),
         )
@@ -791,7 +805,9 @@ async def close(
                 "request_id": request.id,
                 "reference": request.reference,
                 "outcome": outcome.value,
-                "author": author_line(specialist),
+                "author": specialist.display_name,
+                "author_title": specialist.job_title,
+                "author_role": specialist.role,
             },
             person_id=request.requester_id,
             topic=request_topic(request.id or 0),
@@ -874,6 +890,51 @@ async def requests_of(session: AsyncSession, gp: Person, *, limit: int = 20) -> 
             )
         ).all()
     )
+
+
+async def listing(
+    session: AsyncSession,
+    *,
+    statuses: tuple[AdviceStatus, ...] | None = None,
+    kind: AdviceKind | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+) -> list[QueueEntry]:
+    """Sent requests of both kinds, the newest first, with who holds each (for reporting:
+    the caller shows times and states, never the question or the NHS number). Drafts and
+    cancelled drafts were never sent, so they are never listed."""
+    query = (
+        select(AdviceRequest, Person.display_name, Practice.name)
+        .join(Person, col(Person.id) == col(AdviceRequest.holder_id), isouter=True)
+        .join(Practice, col(Practice.ods_code) == col(AdviceRequest.practice_ods), isouter=True)
+        .where(
+            col(AdviceRequest.status).not_in(
+                [AdviceStatus.DRAFT.value, AdviceStatus.CANCELLED.value]
+            )
+        )
+    )
+    if statuses is not None:
+        query = query.where(col(AdviceRequest.status).in_([s.value for s in statuses]))
+    if kind is not None:
+        query = query.where(col(AdviceRequest.kind) == kind.value)
+    if since is not None:
+        query = query.where(col(AdviceRequest.submitted_at) >= since)
+    rows = (
+        await session.exec(
+            query.order_by(
+                col(AdviceRequest.submitted_at).desc(), col(AdviceRequest.id).desc()
+            ).limit(limit)
+        )
+    ).all()
+    return [QueueEntry(request, holder, practice) for request, holder, practice in rows]
+
+
+def reported_by(request: AdviceRequest) -> str | None:
+    """Who told us of a hypo: "ambulance_service", or the person ("patient:help",
+    "patient:ambulance"); None for a GP's question."""
+    if request.kind != AdviceKind.HYPO:
+        return None
+    return request.source if request.source.startswith("patient:") else "ambulance_service"
 
 
 # Time ---------------------------------------------------------------------------------------

@@ -29,11 +29,15 @@ APPOINTMENTS = "appointments"
 # NHS Health Check cohorts: often sent by a council's public health team rather than the
 # practice, so a key of its own, which touches no diabetes patient's record.
 HEALTH_CHECKS = "health-checks"
-# Reserved for the severe-hypo call-out feature, so keys can be made for it ahead of time.
+# The ambulance service tells the hypo hotline of a severe hypo: a key of its own, which can
+# only add call-outs.
 HYPO_CALLOUTS = "hypo-callouts"
 # Education campaigns: one topic sent to a whole cohort; not given by default.
 CAMPAIGNS = "campaigns"
-SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS, CAMPAIGNS)
+# The advice line's requests and hypo follow-ups with their times and states, for a service
+# manager's reporting (never the question or the NHS number); not given by default.
+ADVICE_LINE = "advice-line"
+SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS, CAMPAIGNS, ADVICE_LINE)
 DEFAULT_SCOPES = (PATIENTS, APPOINTMENTS)
 # "api:" + the name must fit the 100 characters of an audit or appointment-event actor.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")

@@ -387,6 +387,7 @@ async def invite_staff(
     now: datetime,
     valid_days: int,
     timezone: str,
+    job_title: str = "",
 ) -> IssuedCode:
     try:
         staff_role = Role(role)
@@ -401,11 +402,14 @@ async def invite_staff(
     ods = check_ods_code(practice) if practice else None
     if staff_role in (Role.GP, Role.NURSE) and ods is None:
         raise InvalidField("--practice", "a GP or practice nurse needs the practice's ODS code")
+    if len(job_title.strip()) > 100:
+        raise InvalidField("--title", "a job title has at most 100 characters")
     if ods:
         await ensure_practice(session, ods)
     person = Person(
         role=staff_role,
         display_name=display_name,
+        job_title=job_title.strip(),
         practice_ods=ods,
         language=lang,
         timezone=timezone,
