@@ -768,7 +768,7 @@ def held_by_other(t: Translator, name: str) -> str:
     return (
         t._("%(name)s holds this request.", name=name)
         if name
-        else t._("Someone else holds this request.")
+        else t._("Nobody holds this request yet: claim it first.")
     )
 
 

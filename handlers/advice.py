@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from telegram import CallbackQuery, Update
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, TelegramError
+from telegram.error import TelegramError
 from telegram.ext import ContextTypes
 
 from bot import advice_messages as words
@@ -80,6 +80,8 @@ async def advice_command(
         if not advice_line.may_ask(person):
             await send(update, words.not_an_asker(t), t)
             return
+        # Typing now answers the new request's steps, not a reply left half-started.
+        await advice_line.stop_writing(session, person.id or 0)
         draft = await advice_line.start_draft(session, person, now=now())
         resumed = draft.area is not None
         reply = await _draft_reply(context, session, draft, t)
@@ -96,39 +98,45 @@ async def _draft_pressed(
 ) -> None:
     draft_id, action, value = int(parts[1]), parts[2], parts[3] if len(parts) > 3 else ""
     moment = now()
+    # The reply is built inside the transaction and sent after it commits: the GP never sees
+    # "sent" for a request that was not saved.
     async with app(context).db.session() as session:
         draft = await session.get(AdviceRequest, draft_id)
         if draft is None or draft.requester_id != person.id or draft.status != AdviceStatus.DRAFT:
-            await query.answer(t._("That request was already sent or cancelled."))
-            return
-        await query.answer()
-        heading = None
-        try:
-            if action in ("area", "urgency", "sex"):
-                step = {"area": Step.AREA, "urgency": Step.URGENCY, "sex": Step.SEX}[action]
-                await advice_line.answer_step(session, draft, step, value, now=moment)
-            elif action == "files_done":
-                await advice_line.finish_attachments(session, draft, now=moment)
-            elif action == "edit":
-                await replace(query, update, words.choose_edit(t, draft), t)
-                return
-            elif action == "edit_step":
-                await advice_line.edit_step(session, draft, Step(value), now=moment)
-            elif action == "cancel":
-                await advice_line.cancel_draft(session, draft, now=moment)
-                await replace(query, update, words.draft_cancelled(t), t)
-                return
-            elif action == "send":
-                request = await advice_line.submit(
-                    session, draft, targets=app(context).advice_targets(), now=moment
-                )
-                await replace(query, update, words.sent(t, request, _zone(person)), t)
-                return
-        except (InvalidAnswer, ValueError) as error:
-            what = error.problem if isinstance(error, InvalidAnswer) else Problem.NOT_A_STEP
-            heading = words.problem(t, what, _max_mb(context))
-        reply = await _draft_reply(context, session, draft, t)
-    await replace(query, update, _with_heading(heading, reply) if heading else reply, t)
+            reply = None
+        elif action == "edit":
+            reply = words.choose_edit(t, draft)
+        else:
+            heading = None
+            try:
+                if action in ("area", "urgency", "sex"):
+                    step = {"area": Step.AREA, "urgency": Step.URGENCY, "sex": Step.SEX}[action]
+                    await advice_line.answer_step(session, draft, step, value, now=moment)
+                elif action == "files_done":
+                    await advice_line.finish_attachments(session, draft, now=moment)
+                elif action == "edit_step":
+                    await advice_line.edit_step(session, draft, Step(value), now=moment)
+                elif action == "cancel":
+                    await advice_line.cancel_draft(session, draft, now=moment)
+                elif action == "send":
+                    await advice_line.submit(
+                        session, draft, targets=app(context).advice_targets(), now=moment
+                    )
+            except (InvalidAnswer, ValueError) as error:
+                what = error.problem if isinstance(error, InvalidAnswer) else Problem.NOT_A_STEP
+                heading = words.problem(t, what, _max_mb(context))
+            if draft.status == AdviceStatus.CANCELLED:
+                reply = words.draft_cancelled(t)
+            elif draft.status == AdviceStatus.OPEN:
+                reply = words.sent(t, draft, _zone(person))
+            else:
+                reply = await _draft_reply(context, session, draft, t)
+                reply = _with_heading(heading, reply) if heading else reply
+    if reply is None:
+        await query.answer(t._("That request was already sent or cancelled."))
+        return
+    await query.answer()
+    await replace(query, update, reply, t)
 
 
 async def _typed_draft(
@@ -269,7 +277,9 @@ async def refresh_cards(context: ContextTypes.DEFAULT_TYPE, request_id: int) -> 
                 reply_markup=to_markup(reply.buttons),
                 disable_web_page_preview=True,
             )
-        except BadRequest:
+        except TelegramError:
+            # Too old to edit, or a group the bot has left (Forbidden): that is not the
+            # presser blocking the bot, so it must not reach the error handler.
             log.debug("a card of request %s could not be edited", request_id)
 
 
@@ -339,11 +349,15 @@ async def advice_pressed(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await query.answer(messages.not_joined().text[:180], show_alert=True)
         return
     t = translator(person.language)
-    if parts[0] == "d":
-        await _draft_pressed(update, context, query, person, t, parts)
-        return
     try:
-        await _team_or_thread_pressed(update, context, query, person, t, parts)
+        if parts[0] == "d":
+            await _draft_pressed(update, context, query, person, t, parts)
+        else:
+            await _team_or_thread_pressed(update, context, query, person, t, parts)
+    except (IndexError, ValueError):
+        # Button data Telegram sent back that no button of ours carries now (or a hypo action
+        # on a GP's question): nothing was changed.
+        await query.answer(words.not_found(t), show_alert=True)
     except NotAllowed:
         await query.answer(words.only_specialists(t), show_alert=True)
     except HeldByOther as error:
@@ -410,6 +424,7 @@ async def _team_or_thread_pressed(
         async with app(context).db.session() as session:
             request = await advice_line.claim(session, request_id, person, now=moment)
         await query.answer(None if private else words.writing_in_private(t))
+        await refresh_cards(context, request_id)
         await send_to(context.bot, chat_id, words.choose_outcome(t, request), t)
     elif action == "outcome":
         async with app(context).db.session() as session:

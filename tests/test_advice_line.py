@@ -16,7 +16,7 @@ from sqlmodel import col, select
 from bot.app import build_application
 from bot.i18n import translator
 from bot.models import AdviceRequest, AdviceStatus, AuditEvent
-from bot.services import advice_line, hypo_hotline
+from bot.services import account, advice_line, hypo_hotline
 from tests.fake_bot_api import SentMessage, UserSim, group_text
 from tests.harness import (
     BotUnderTest,
@@ -532,3 +532,72 @@ async def test_a_gp_asks_in_hindi_or_urdu_without_english(bot: BotUnderTest, lan
         for own in (QUESTION, "Refer to the foot protection team today.", "OK, referred today."):
             text = text.replace(own, "")
         assert_no_english(text.replace("Sam Test", "").replace("Priya Test", ""))
+
+
+def callback(user: UserSim, message: SentMessage, data: str) -> dict:
+    """A button press with data no current button carries (stale or forged)."""
+    return {
+        "update_id": 900_000 + len(data),
+        "callback_query": {
+            "id": f"stale-{data}",
+            "from": dict(user.user),
+            "message": dict(message.raw),
+            "chat_instance": "1",
+            "data": data,
+        },
+    }
+
+
+async def test_a_new_request_is_not_typed_into_an_old_thread(bot: BotUnderTest):
+    team = await set_up_team(bot)
+    gp, sam = team.gp, team.specialist
+    await submit_at(bot, team, local(2026, 11, 23, 10), "Routine")
+    with time_machine.travel(local(2026, 11, 23, 11), tick=False):
+        await bot.send(sam.press(card_in_group(bot), "🙋 Claim"))
+        await bot.send(sam.press(card_in_group(bot), "✍️ Reply"))
+        await type_(bot, sam, "Refer to the foot protection team today.")
+        await bot.dispatch()
+        # The GP starts a reply, changes their mind, and asks something new instead.
+        answer = [m for m in bot.said_to(gp.chat_id) if "answered A-000001" in (m.plain_text or "")]
+        await bot.send(press(bot.fake, gp, answer[0], "Reply"))
+        await type_(bot, gp, "/advice")
+        await tap(bot, gp, "Kidney")
+        await tap(bot, gp, "Routine")
+        age = await type_(bot, gp, NHS)
+    assert "How old is the patient" in (age.plain_text or "")
+    async with bot.db.session() as session:
+        turns = await advice_line.thread(session, 1)
+    assert [turn.kind for turn in turns] == ["reply"]
+
+
+async def test_stale_or_forged_buttons_change_nothing(bot: BotUnderTest):
+    team = await set_up_team(bot)
+    await submit_at(bot, team, local(2026, 11, 23, 10), "Routine")
+    card = card_in_group(bot)
+    for data in ("adv:claim:x", "adv:w:1", "adv:d", "adv:h:1:phoned", "adv:rate:1:maybe"):
+        await bot.send(callback(team.specialist, card, data))
+        assert popup(bot) == "There is no such request.", data
+    # Closing what nobody holds says how, and closes nothing.
+    await bot.send(callback(team.specialist, card, "adv:outcome:1:advice_given"))
+    assert popup(bot) == "Nobody holds this request yet: claim it first."
+    async with bot.db.session() as session:
+        request = await session.get(AdviceRequest, 1)
+        assert request is not None and request.status == AdviceStatus.OPEN
+        assert request.holder_id is None
+
+
+async def test_a_card_the_bot_can_no_longer_edit_does_not_cost_the_presser_their_account(
+    bot: BotUnderTest,
+):
+    team = await set_up_team(bot)
+    sam = team.specialist
+    await submit_at(bot, team, local(2026, 11, 23, 10), "Routine")
+    card = card_in_group(bot)
+    # The bot is removed from the team's group after the card went out: edits answer 403.
+    bot.fake.block_chat(TEAM_GROUP)
+    await bot.send(sam.press(card, "🙋 Claim"))
+    whole = [m for m in bot.said_to(sam.chat_id) if "NHS number" in (m.plain_text or "")]
+    assert whole, "the specialist did not get the whole request"
+    async with bot.db.session() as session:
+        person = await account.person_for_telegram(session, sam.user_id)
+        assert person is not None and person.status == "active"
