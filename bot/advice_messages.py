@@ -12,7 +12,7 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from bot.i18n import N_, Markup, Translator, escape
-from bot.messages import Recipient, role_name
+from bot.messages import Recipient, local_when, role_name
 from bot.models import (
     AdviceArea,
     AdviceAttachment,
@@ -120,14 +120,6 @@ WRITING_PROMPTS: dict[str, str] = {
 
 def _name(t: Translator, names: dict[str, str], key: str | None) -> str:
     return t._(names[key]) if key in names else escape(key or "")
-
-
-def when(t: Translator, moment: datetime, zone: tzinfo) -> Markup:
-    """ "Tuesday 1 December 2026 at 16:00" in the reader's language."""
-    local = moment.astimezone(zone)
-    return Markup(
-        t._("%(date)s at %(time)s", date=t.date(local.date(), "full"), time=t.time(moment, zone))
-    )
 
 
 def _iso(value: str | None) -> datetime | None:
@@ -368,7 +360,7 @@ def sent(t: Translator, request: AdviceRequest, zone: tzinfo) -> Reply:
                 t._(
                     "An answer is due by <b>%(due)s</b> (working days are Monday to Friday, "
                     "09:00 to 17:00, without bank holidays).",
-                    due=when(t, request.due_at, zone),
+                    due=local_when(t, request.due_at, zone),
                 ),
                 t._("You will get the answer here. See all your requests with /myrequests."),
             ]
@@ -407,7 +399,7 @@ def _hypo_lines(t: Translator, params: dict[str, Any], zone: tzinfo) -> list[str
     lines = []
     occurred = _iso(params.get("occurred_at"))
     if occurred is not None:
-        lines.append(t._("Hypo on %(when)s", when=when(t, occurred, zone)))
+        lines.append(t._("Hypo on %(when)s", when=local_when(t, occurred, zone)))
     reporter = params.get("reported_by")
     if reporter == "patient:help":
         lines.append(t._("Told us themselves: someone else had to help them."))
@@ -448,7 +440,7 @@ def card_text(t: Translator, params: dict[str, Any], zone: tzinfo) -> str:
         )
     due = _iso(params.get("due_at"))
     if due is not None:
-        lines.append(t._("Due by %(due)s", due=when(t, due, zone)))
+        lines.append(t._("Due by %(due)s", due=local_when(t, due, zone)))
     if params.get("question"):
         lines += ["", escape(params["question"])]
     files = params.get("attachments") or []
@@ -559,7 +551,7 @@ def _raised_template(t: Translator, params: dict[str, Any], who: Recipient) -> R
                     "time has gone.",
                     reference=params["reference"],
                 ),
-                t._("Due by %(due)s", due=when(t, due, who.zone)) if due else "",
+                t._("Due by %(due)s", due=local_when(t, due, who.zone)) if due else "",
             ]
         ).strip(),
         [claim_button(t, int(params["request_id"]))],
@@ -576,7 +568,7 @@ def _breached_template(t: Translator, params: dict[str, Any], who: Recipient) ->
                     "⛔ <b>%(reference)s is past its due time without an answer.</b>",
                     reference=params["reference"],
                 ),
-                t._("It was due by %(due)s.", due=when(t, due, who.zone)) if due else "",
+                t._("It was due by %(due)s.", due=local_when(t, due, who.zone)) if due else "",
                 t._("Held by %(name)s.", name=holder) if holder else t._("Nobody holds it."),
                 t._("See the queue with /queue."),
             ]
@@ -801,21 +793,21 @@ def request_view(
     if request.nhs_number:
         lines.append(t._("NHS number: %(number)s", number=_spaced(request.nhs_number)))
     if request.submitted_at:
-        lines.append(t._("Sent %(when)s", when=when(t, request.submitted_at, zone)))
+        lines.append(t._("Sent %(when)s", when=local_when(t, request.submitted_at, zone)))
     for turn in turns:
         lines.append("")
         if turn.kind == AdviceMessageKind.HYPO_ACTION:
             lines.append(
                 t._(
                     "%(when)s · %(author)s: %(action)s",
-                    when=when(t, turn.at, zone),
+                    when=local_when(t, turn.at, zone),
                     author=turn.author_name,
                     action=Markup(_name(t, HYPO_ACTION_NAMES, turn.text)),
                 )
             )
             continue
         lines.append(
-            f"<i>{when(t, turn.at, zone)}</i> · "
+            f"<i>{local_when(t, turn.at, zone)}</i> · "
             + _turn_heading(t, turn.kind, turn.author_name, request.reference)
         )
         lines.append(escape(turn.text))
@@ -854,7 +846,7 @@ def queue_view(t: Translator, entries: list[QueueEntry], total: int, zone: tzinf
                 mark="⛔" if late else ("🔴" if request.urgency == AdviceUrgency.URGENT else "•"),
                 reference=request.reference,
                 kind=Markup(kind),
-                due=Markup(when(t, due, zone)) if due else "",
+                due=Markup(local_when(t, due, zone)) if due else "",
                 holder=Markup(holder),
                 status=Markup(_name(t, STATUS_NAMES, request.status)),
             )
@@ -918,7 +910,7 @@ def team_code(t: Translator, code: str, expires: datetime, zone: tzinfo) -> Repl
                 t._(
                     "It works once, until %(when)s. The group then gets every new advice "
                     "request and hypo follow-up.",
-                    when=when(t, expires, zone),
+                    when=local_when(t, expires, zone),
                 ),
             ]
         )

@@ -15,7 +15,7 @@ from typing import Any
 import icalendar
 
 from bot.i18n import N_, Markup, Translator
-from bot.messages import Recipient, emergency_line
+from bot.messages import Recipient, emergency_line, local_when
 from bot.models import AppointmentAnswer
 from bot.plans import AppointmentKind, ReminderButton
 from bot.render import Button, Document, Reply
@@ -58,18 +58,6 @@ ANY_APPOINTMENT = N_("appointment")
 
 def kind_name(t: Translator, kind: str) -> Markup:
     return Markup(t._(KIND_NAMES.get(kind, ANY_APPOINTMENT)))
-
-
-def when_text(t: Translator, starts_at: datetime, who: Recipient) -> Markup:
-    """ "Monday 30 November 2026 at 10:30", in the person's language and local time."""
-    local = starts_at.astimezone(who.zone)
-    return Markup(
-        t._(
-            "%(date)s at %(time)s",
-            date=t.date(local.date(), "full"),
-            time=t.time(starts_at, who.zone),
-        )
-    )
 
 
 def how_soon(t: Translator, starts_at: datetime, who: Recipient, now: datetime) -> Markup:
@@ -134,7 +122,7 @@ def _details(t: Translator, params: dict[str, Any], who: Recipient, *, young: bo
     lines = [
         t._(
             "🗓 <b>%(when)s</b> (%(soon)s)",
-            when=when_text(t, starts_at, who),
+            when=local_when(t, starts_at, who.zone),
             soon=how_soon(t, starts_at, who, now),
         )
     ]
@@ -306,7 +294,7 @@ def clinic_appointment_answer(t: Translator, params: dict[str, Any], who: Recipi
             "📋 %(patient)s, %(what)s on %(when)s (ref. %(ref)s): %(answer)s.",
             patient=params["patient_name"],
             what=kind_name(t, params["kind"]),
-            when=when_text(t, starts_at, who),
+            when=local_when(t, starts_at, who.zone),
             ref=params["external_id"],
             answer=Markup(t._(CLINIC_ANSWER_LINES[params["answer"]])),
         )

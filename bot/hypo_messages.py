@@ -21,9 +21,8 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.advice_messages import when
 from bot.i18n import Markup, Translator, ltr
-from bot.messages import Recipient, emergency_line
+from bot.messages import Recipient, emergency_line, local_when
 from bot.models import STAFF_ROLES, AdviceRequest, Role
 from bot.render import Button, Reply
 
@@ -138,7 +137,7 @@ def follow_up(t: Translator, request: AdviceRequest, *, is_new: bool, zone: tzin
     else:
         when_line = t._(
             "The diabetes team will contact you by <b>%(when)s</b>, in working hours.",
-            when=when(t, request.due_at, zone),
+            when=local_when(t, request.due_at, zone),
         )
     if is_new:
         heading = t._(
@@ -208,7 +207,7 @@ def _hypo_follow_up(t: Translator, params: dict[str, Any], who: Recipient) -> Re
         when_line = t._(
             "Someone from the diabetes team will contact you by <b>%(when)s</b>, in working "
             "hours, to talk it through and help stop it happening again.",
-            when=when(t, datetime.fromisoformat(due), who.zone),
+            when=local_when(t, datetime.fromisoformat(due), who.zone),
         )
     else:
         when_line = t._(

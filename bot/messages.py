@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from bot.i18n import LANGUAGE_NAMES, LANGUAGES, N_, Translator, in_every_language, translator
+from bot.i18n import (
+    LANGUAGE_NAMES,
+    LANGUAGES,
+    N_,
+    Markup,
+    Translator,
+    in_every_language,
+    translator,
+)
 from bot.models import STAFF_ROLES, Role
 from bot.render import Button, Reply
 from bot.services.enrolment import CodeProblem, JoinPath
@@ -88,6 +96,14 @@ def role_name(t: Translator, role: str) -> str:
         Role.ADMIN: t._("administrator"),
     }
     return names[Role(role)]
+
+
+def local_when(t: Translator, moment: datetime, zone: tzinfo) -> Markup:
+    """ "Monday 30 November 2026 at 10:30", in the reader's language and local time."""
+    local = moment.astimezone(zone)
+    return Markup(
+        t._("%(date)s at %(time)s", date=t.date(local.date(), "full"), time=t.time(moment, zone))
+    )
 
 
 def emergency_line(t: Translator) -> str:

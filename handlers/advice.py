@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from zoneinfo import ZoneInfo
 
+from sqlmodel.ext.asyncio.session import AsyncSession
 from telegram import CallbackQuery, Update
 from telegram.constants import ParseMode
 from telegram.error import TelegramError
@@ -53,10 +54,10 @@ def _zone(person: Person) -> ZoneInfo:
 
 
 async def _draft_reply(
-    context: ContextTypes.DEFAULT_TYPE, session: object, draft: AdviceRequest, t: Translator
+    context: ContextTypes.DEFAULT_TYPE, session: AsyncSession, draft: AdviceRequest, t: Translator
 ) -> Reply:
     assert draft.id is not None
-    attachments = await advice_line.attachments_of(session, draft.id)  # type: ignore[arg-type]
+    attachments = await advice_line.attachments_of(session, draft.id)
     if draft.step == Step.SUMMARY:
         practice = draft.practice_ods or ""
         return words.summary(t, draft, attachments, practice)
@@ -142,7 +143,7 @@ async def _draft_pressed(
 async def _typed_draft(
     update: Update,
     context: ContextTypes.DEFAULT_TYPE,
-    session: object,
+    session: AsyncSession,
     person: Person,
     draft: AdviceRequest,
     text: str,
@@ -150,7 +151,7 @@ async def _typed_draft(
     t = translator(person.language)
     try:
         await advice_line.answer_step(
-            session,  # type: ignore[arg-type]
+            session,
             draft,
             Step(draft.step or Step.AREA),
             text,
@@ -462,7 +463,7 @@ async def queue_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     async with app(context).db.session() as session:
         person = await account.person_for_telegram(session, user.id)
         t = translator(person.language if person and chat.type == "private" else "en")
-        team = person is not None and Role(person.role) in (Role.SPECIALIST, Role.ADMIN)
+        team = specialist_team.is_member(person)
         in_place = chat.type == "private" or await specialist_team.is_team_chat(session, chat.id)
         if not team or not in_place:
             reply = words.queue_here_only(t)
@@ -510,7 +511,7 @@ async def team_code_command(
             issued = await specialist_team.issue_code(
                 session, actor=audit.person_actor(person.id), now=now()
             )
-            reply = words.team_code(t, issued.shown, issued.expires_at, _zone(person))
+            reply = words.team_code(t, issued.code, issued.expires_at, _zone(person))
     await send(update, reply, t)
 
 

@@ -43,15 +43,13 @@ from bot.models import (
     AdviceRequest,
     AdviceUrgency,
     Person,
-    PersonStatus,
-    Role,
 )
 from bot.services import audit
+from bot.services.specialist_team import is_member as is_team_member
 from bot.services.specialist_team import is_team_chat
 from bot.working_days import working_time_between
 
 # Who may see the figures: the team, in its own group.
-VIEWERS = frozenset({Role.SPECIALIST, Role.ADMIN})
 WEEKS = 12
 P90 = 90
 HOUR = timedelta(hours=1)
@@ -303,12 +301,6 @@ async def weekly_series(
 # /stats ---------------------------------------------------------------------------------------
 
 
-def may_see(person: Person | None) -> bool:
-    return (
-        person is not None and Role(person.role) in VIEWERS and person.status == PersonStatus.ACTIVE
-    )
-
-
 @dataclass(frozen=True)
 class TeamStats:
     month: MonthFigures
@@ -327,7 +319,7 @@ async def team_stats(
     enrolled specialist or admin (NotTeamMember). Seeing them is audited."""
     if not await is_team_chat(session, chat_id):
         raise NotTeamChat(chat_id)
-    if not may_see(person):
+    if not is_team_member(person):
         raise NotTeamMember
     assert person is not None
     stats = TeamStats(

@@ -82,7 +82,7 @@ class IssuedCode:
 
     @property
     def display(self) -> str:
-        return f"{self.code[:5]}-{self.code[5:]}" if self.code else ""
+        return display_code(self.code) if self.code else ""
 
 
 @dataclass(frozen=True)
@@ -207,6 +207,11 @@ def normalise_code(raw: str) -> str:
 
 def code_hash(code: str) -> str:
     return hashlib.sha256(normalise_code(code).encode()).hexdigest()
+
+
+def display_code(code: str) -> str:
+    """A code as people read and type it: ABCDE-23456."""
+    return f"{code[:5]}-{code[5:]}"
 
 
 def new_code() -> str:

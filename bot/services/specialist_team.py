@@ -11,11 +11,18 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from bot.models import Person, PersonStatus, Role, TeamChat, TeamCode
 from bot.services import audit
-from bot.services.enrolment import code_hash, new_code
+from bot.services.enrolment import code_hash, display_code, new_code
 
 CODE_VALID = timedelta(hours=24)
-# Who may register the group, besides holding the code: the team itself.
-REGISTERERS = frozenset({Role.ADMIN, Role.SPECIALIST})
+# The team: who may register its group (besides holding the code), list its queue and see
+# its figures.
+MEMBERS = frozenset({Role.ADMIN, Role.SPECIALIST})
+
+
+def is_member(person: Person | None) -> bool:
+    return (
+        person is not None and Role(person.role) in MEMBERS and person.status == PersonStatus.ACTIVE
+    )
 
 
 class NotTeamStaff(PermissionError):
@@ -28,12 +35,8 @@ class CodeRefused(ValueError):
 
 @dataclass(frozen=True)
 class TeamCodeIssued:
-    code: str
+    code: str  # as it is shown: ABCDE-23456
     expires_at: datetime
-
-    @property
-    def shown(self) -> str:
-        return f"{self.code[:5]}-{self.code[5:]}"
 
 
 async def issue_code(session: AsyncSession, *, actor: str, now: datetime) -> TeamCodeIssued:
@@ -44,7 +47,7 @@ async def issue_code(session: AsyncSession, *, actor: str, now: datetime) -> Tea
         )
     )
     await audit.record(session, actor=actor, action="team.code_issued", at=now)
-    return TeamCodeIssued(code, now + CODE_VALID)
+    return TeamCodeIssued(display_code(code), now + CODE_VALID)
 
 
 async def register(
@@ -57,11 +60,7 @@ async def register(
     now: datetime,
 ) -> TeamChat:
     """The group becomes the team's; a group registered before stops getting cards."""
-    if (
-        person is None
-        or Role(person.role) not in REGISTERERS
-        or person.status != PersonStatus.ACTIVE
-    ):
+    if person is None or not is_member(person):
         raise NotTeamStaff("only the team's admin or a specialist can register the team's group")
     code = (
         await session.exec(select(TeamCode).where(col(TeamCode.code_hash) == code_hash(raw_code)))
