@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 
@@ -112,6 +112,8 @@ class Person(SQLModel, table=True):
     # offers a newly diagnosed patient the right course.
     diabetes_type: str | None = Field(default=None, max_length=10)
     diagnosed_on: date | None = None
+    # Which HbA1c target applies to type 2 (NICE NG28): a Treatment, from the results feed.
+    treatment: str | None = Field(default=None, max_length=20)
     # A staff member's job title as the GP sees it under an answer ("Diabetes specialist nurse").
     job_title: str = Field(default="", max_length=100)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -532,6 +534,8 @@ class AdviceRequest(SQLModel, table=True):
     source: str = Field(default="", max_length=100)
     # The ambulance service's own id for the call-out, so sending it again changes nothing.
     callout_id: str | None = Field(default=None, max_length=100, unique=True)
+    # The person's answer to "Do you drive?" after a severe hypo (DVLA rules apply).
+    drives: bool | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
@@ -620,3 +624,150 @@ class TeamCode(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Measure(StrEnum):
+    """What one result records. Serum creatinine and eGFR are one care process (kidneys)."""
+
+    HBA1C = "hba1c"
+    BLOOD_PRESSURE = "blood_pressure"
+    CHOLESTEROL = "cholesterol"
+    EGFR = "egfr"
+    CREATININE = "creatinine"
+    URINE_ACR = "urine_acr"
+    FOOT_CHECK = "foot_check"
+    BMI = "bmi"
+    SMOKING = "smoking"
+    EYE_SCREENING = "eye_screening"
+
+
+class CareProcess(StrEnum):
+    """The nine annual care processes of the National Diabetes Audit."""
+
+    HBA1C = "hba1c"
+    BLOOD_PRESSURE = "blood_pressure"
+    CHOLESTEROL = "cholesterol"
+    KIDNEY_FUNCTION = "kidney_function"
+    URINE_ACR = "urine_acr"
+    FOOT_CHECK = "foot_check"
+    BMI = "bmi"
+    SMOKING = "smoking"
+    EYE_SCREENING = "eye_screening"
+
+
+PROCESS_OF: dict[Measure, CareProcess] = {
+    Measure.HBA1C: CareProcess.HBA1C,
+    Measure.BLOOD_PRESSURE: CareProcess.BLOOD_PRESSURE,
+    Measure.CHOLESTEROL: CareProcess.CHOLESTEROL,
+    Measure.EGFR: CareProcess.KIDNEY_FUNCTION,
+    Measure.CREATININE: CareProcess.KIDNEY_FUNCTION,
+    Measure.URINE_ACR: CareProcess.URINE_ACR,
+    Measure.FOOT_CHECK: CareProcess.FOOT_CHECK,
+    Measure.BMI: CareProcess.BMI,
+    Measure.SMOKING: CareProcess.SMOKING,
+    Measure.EYE_SCREENING: CareProcess.EYE_SCREENING,
+}
+
+
+class Treatment(StrEnum):
+    """What NICE NG28's HbA1c target for type 2 depends on."""
+
+    LIFESTYLE = "lifestyle"  # diet and activity alone
+    LOW_HYPO_RISK = "low_hypo_risk"  # medicines that do not cause hypos (metformin, ...)
+    HYPO_RISK = "hypo_risk"  # a sulfonylurea or insulin
+
+
+class CareResult(SQLModel, table=True):
+    """One result of a care process. One row per person, measure and day, so an import sent
+    twice changes nothing and a corrected value replaces the old one."""
+
+    __tablename__ = "care_result"
+    __table_args__ = (
+        UniqueConstraint("person_id", "measure", "taken_on", name="uq_care_result_day"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    measure: str = Field(max_length=20)
+    taken_on: date
+    # In the unit we keep (HbA1c mmol/mol, pressures mmHg, ...); the diastolic in value2.
+    value: float | None = None
+    value2: float | None = None
+    # The outcome of a check without a number: foot risk, smoking status, eye screening.
+    outcome: str | None = Field(default=None, max_length=30)
+    source: str = Field(default="", max_length=100)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class PreReview(SQLModel, table=True):
+    """Getting ready for one annual review (Year of Care): the results sent, the person's
+    agenda saved answer by answer, and the clinician's summary sent."""
+
+    __tablename__ = "pre_review"
+
+    id: int | None = Field(default=None, primary_key=True)
+    appointment_id: int = Field(foreign_key="appointment.id", ondelete="CASCADE", unique=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    results_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The agenda question the person is on; None before they start, "done" when finished.
+    step: str | None = Field(default=None, max_length=20)
+    topics: list[str] = Field(default_factory=list, sa_type=JSON)
+    own_words: str | None = Field(default=None, sa_type=Text)
+    confidence: int | None = None
+    hypos: str | None = Field(default=None, max_length=15)
+    drives: bool | None = None
+    # Two mood questions (PHQ-2), each 0 to 3.
+    mood_interest: int | None = None
+    mood_down: int | None = None
+    agenda_started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    agenda_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    summary_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CarePlan(SQLModel, table=True):
+    """The care plan agreed at a review. The newest is the person's plan; older ones are kept."""
+
+    __tablename__ = "care_plan"
+
+    id: int | None = Field(default=None, primary_key=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    recorded_by: str = Field(max_length=100)
+    recorded_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    next_review_on: date | None = None
+    # Personal targets set by the clinician, by measure: {"hba1c": 58, "blood_pressure": [140, 90]}.
+    targets: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    # [{"name": "Practice nurse", "phone": "0121 496 0000"}, ...]
+    contacts: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+    current: bool = True
+
+
+class CareGoal(SQLModel, table=True):
+    """One goal of a care plan, in the person's words, with its actions and who does each."""
+
+    __tablename__ = "care_goal"
+
+    id: int | None = Field(default=None, primary_key=True)
+    care_plan_id: int = Field(foreign_key="care_plan.id", ondelete="CASCADE", index=True)
+    position: int
+    goal: str = Field(sa_type=Text)
+    # [{"action": "Walk to work on Mondays", "who": "person"}, ...]
+    actions: list[dict[str, str]] = Field(default_factory=list, sa_type=JSON)
+
+
+class GoalCheckIn(SQLModel, table=True):
+    """The person's answer to one check-in on one goal ("on track", "partly", ...)."""
+
+    __tablename__ = "goal_check_in"
+    __table_args__ = (UniqueConstraint("goal_id", "round", name="uq_goal_check_in_round"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    goal_id: int = Field(foreign_key="care_goal.id", ondelete="CASCADE", index=True)
+    person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    round: int
+    answer: str = Field(max_length=12)
+    # "Change my goal": the new goal in their words, typed after the press.
+    new_goal: str | None = Field(default=None, sa_type=Text)
+    answered_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -49,7 +49,26 @@ REMINDER_TEMPLATES = frozenset(
     }
 )
 
+# Getting ready for an annual review (Year of Care), planned by bot/services/pre_review.py.
+PREPARATION_TEMPLATES = frozenset(
+    {"pre_review_results", "pre_review_agenda_nudge", "pre_review_summary"}
+)
+
 Unit = Literal["minutes", "hours", "days", "weeks"]
+
+
+def time_of_day(value: Any) -> Any:
+    """A plan's "at": "10:00", or what YAML 1.1 made of an unquoted 10:00 (600, minutes)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        hours, minutes = divmod(value, 60)
+        return time(hours, minutes) if hours < 24 else value
+    if isinstance(value, str):
+        try:
+            hours, minutes = (int(part) for part in value.split(":"))
+            return time(hours, minutes)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a time of day like 10:00") from None
+    return value
 
 
 class PlanEvent(BaseModel):
@@ -62,26 +81,18 @@ class PlanEvent(BaseModel):
     buttons: tuple[ReminderButton, ...] = ()
     calendar: bool = Field(False, description="attach an .ics file")
 
+    templates: ClassVar[frozenset[str]] = REMINDER_TEMPLATES
+
     @field_validator("at", mode="before")
     @classmethod
     def _parse_at(cls, value: Any) -> Any:
-        # YAML 1.1 reads an unquoted 10:00 as the number 600 (minutes, base 60).
-        if isinstance(value, int) and not isinstance(value, bool):
-            hours, minutes = divmod(value, 60)
-            return time(hours, minutes) if hours < 24 else value
-        if isinstance(value, str):
-            try:
-                hours, minutes = (int(part) for part in value.split(":"))
-                return time(hours, minutes)
-            except ValueError:
-                raise ValueError(f"{value!r} is not a time of day like 10:00") from None
-        return value
+        return time_of_day(value)
 
     @field_validator("template")
     @classmethod
     def _known_template(cls, value: str) -> str:
-        if value not in REMINDER_TEMPLATES:
-            known = ", ".join(sorted(REMINDER_TEMPLATES))
+        if value not in cls.templates:
+            known = ", ".join(sorted(cls.templates))
             raise ValueError(f"unknown template {value!r}; use one of {known}")
         return value
 
@@ -110,12 +121,61 @@ class PlanEvent(BaseModel):
         return datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
 
 
+class PreparationEvent(PlanEvent):
+    """A step of getting ready for an annual review, like RapidPro's `relative_to`: counted
+    from the review's start, or from the day the results were sent (the agenda nudge)."""
+
+    templates: ClassVar[frozenset[str]] = PREPARATION_TEMPLATES
+
+    relative_to: Literal["review", "results"] = "review"
+
+    @model_validator(mode="after")
+    def _nudge_after_results(self) -> PreparationEvent:
+        if self.template == "pre_review_agenda_nudge" and self.relative_to != "results":
+            raise ValueError("the agenda nudge is counted from the results: relative_to: results")
+        if self.relative_to == "results" and self.offset <= 0:
+            raise ValueError("a step counted from the results must come after them (offset > 0)")
+        return self
+
+
+class GoalCheckInPlan(BaseModel):
+    """How often each goal of a care plan is checked in on, until the next review."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    every: int = Field(ge=1, le=52)
+    unit: Literal["days", "weeks"]
+    at: time
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _parse_at(cls, value: Any) -> Any:
+        return time_of_day(value)
+
+    @property
+    def interval(self) -> timedelta:
+        return timedelta(days=self.every * (7 if self.unit == "weeks" else 1))
+
+
+DEFAULT_GOAL_CHECK_INS = GoalCheckInPlan(every=4, unit="weeks", at=time(18, 0))
+
+
 class PlanFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     appointments: dict[AppointmentKind, tuple[PlanEvent, ...]]
     # Relative to the day a person is invited: offset 0 is the invitation itself.
     health_check_invitations: tuple[PlanEvent, ...]
+    annual_review_preparation: tuple[PreparationEvent, ...] = ()
+    goal_check_ins: GoalCheckInPlan = DEFAULT_GOAL_CHECK_INS
+
+    @model_validator(mode="after")
+    def _each_preparation_step_once(self) -> PlanFile:
+        seen = [event.template for event in self.annual_review_preparation]
+        twice = sorted({template for template in seen if seen.count(template) > 1})
+        if twice:
+            raise ValueError("annual_review_preparation: " + ", ".join(twice) + " more than once")
+        return self
 
     @model_validator(mode="after")
     def _every_kind_planned_once(self) -> PlanFile:
@@ -132,6 +192,12 @@ class Plans:
     source: Path
     appointments: dict[AppointmentKind, tuple[PlanEvent, ...]]
     health_check_invitations: tuple[PlanEvent, ...] = ()
+    annual_review_preparation: tuple[PreparationEvent, ...] = ()
+    goal_check_ins: GoalCheckInPlan = DEFAULT_GOAL_CHECK_INS
+
+    def preparation(self, template: str) -> PreparationEvent | None:
+        """The preparation step that sends `template`, or None when the plan leaves it out."""
+        return next((e for e in self.annual_review_preparation if e.template == template), None)
 
     def for_kind(self, kind: str) -> tuple[PlanEvent, ...]:
         return self.appointments.get(AppointmentKind(kind), ())
@@ -207,4 +273,6 @@ def load_plans(source: Path | str | None = None) -> Plans:
         source=path,
         appointments=dict(parsed.appointments),
         health_check_invitations=parsed.health_check_invitations,
+        annual_review_preparation=parsed.annual_review_preparation,
+        goal_check_ins=parsed.goal_check_ins,
     )
