@@ -234,6 +234,13 @@ def _check_plans(args: argparse.Namespace, settings: Settings) -> int:
             for event in events
         ]
         print(f"{name}: {', '.join(rows) or 'no reminders'}")
+    for step in plans.annual_review_preparation:
+        print(
+            f"annual review preparation: {step.template} {step.offset:+d} {step.unit} "
+            f"from the {step.relative_to}" + (f" at {step.at:%H:%M}" if step.at else "")
+        )
+    every = plans.goal_check_ins
+    print(f"goal check-ins: every {every.every} {every.unit} at {every.at:%H:%M}")
     return 0
 
 

@@ -129,3 +129,63 @@ def test_plans_check_lists_the_reminders(capsys):
     out = capsys.readouterr().out
     assert "annual_review: -7 days at 10:00, -1 days at 18:00, -2 hours" in out
     assert "eye_screening: -14 days at 10:00" in out
+
+
+def test_the_shipped_plans_prepare_the_annual_review_as_the_issue_asks():
+    plans = load_plans()
+    results = plans.preparation("pre_review_results")
+    nudge = plans.preparation("pre_review_agenda_nudge")
+    summary = plans.preparation("pre_review_summary")
+    assert results and (results.relative_to, results.offset, results.unit) == (
+        "review",
+        -14,
+        "days",
+    )
+    assert nudge and (nudge.relative_to, nudge.offset, nudge.unit) == ("results", 3, "days")
+    assert summary and (summary.relative_to, summary.offset, summary.unit) == ("review", -2, "days")
+    assert (plans.goal_check_ins.every, plans.goal_check_ins.unit) == (4, "weeks")
+    assert plans.goal_check_ins.at == time(18, 0)
+    review = datetime(2027, 3, 30, 9, 30, tzinfo=UTC)  # 10:30 BST, after the clocks go forward
+    assert results.send_time(review, LONDON) == datetime(2027, 3, 16, 10, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("section", "reason"),
+    [
+        (
+            "annual_review_preparation:\n"
+            "  - {offset: 3, unit: days, template: pre_review_agenda_nudge}",
+            "the agenda nudge is counted from the results: relative_to: results",
+        ),
+        (
+            "annual_review_preparation:\n"
+            "  - {relative_to: results, offset: -1, unit: days, template: pre_review_summary}",
+            "a step counted from the results must come after them",
+        ),
+        (
+            "annual_review_preparation:\n"
+            "  - {offset: -14, unit: days, template: appointment_reminder}",
+            "unknown template 'appointment_reminder'",
+        ),
+        (
+            "annual_review_preparation:\n"
+            "  - {offset: -14, unit: days, template: pre_review_results}\n"
+            "  - {offset: -10, unit: days, template: pre_review_results}",
+            "pre_review_results more than once",
+        ),
+        ("goal_check_ins: {every: 0, unit: weeks, at: '18:00'}", "greater than or equal to 1"),
+        ("goal_check_ins: {every: 4, unit: months, at: '18:00'}", "Input should be 'days' or"),
+    ],
+)
+def test_a_mistake_in_the_review_preparation_is_refused(tmp_path, section, reason):
+    path = plan_file(tmp_path, "    - " + GOOD_ROW.strip())
+    path.write_text(path.read_text(encoding="utf-8") + section + "\n", encoding="utf-8")
+    with pytest.raises(PlanFileError) as refused:
+        load_plans(path)
+    assert reason in str(refused.value)
+
+
+def test_without_a_preparation_section_nothing_is_prepared(tmp_path):
+    plans = load_plans(plan_file(tmp_path, "    - " + GOOD_ROW.strip()))
+    assert plans.preparation("pre_review_results") is None
+    assert plans.goal_check_ins.every == 4  # the default still checks in on goals
