@@ -296,3 +296,36 @@ def test_a_care_plan_with_mistakes_names_each_one():
         "targets.blood_pressure",
         "targets.weight",
     ]
+
+
+async def test_a_busy_day_is_done_in_batches(db):
+    await setup(db)
+    async with db.session() as session:
+        for number in range(2, 5):
+            other = Person(
+                role=Role.PATIENT,
+                display_name=f"Person {number}",
+                practice_ods="M85001",
+                status=PersonStatus.ACTIVE,
+                telegram_user_id=100 + number,
+                telegram_chat_id=100 + number,
+            )
+            session.add(other)
+            await session.flush()
+            session.add(
+                Appointment(
+                    external_id=f"R{number}",
+                    person_id=other.id,
+                    kind="annual_review",
+                    starts_at=REVIEW_AT.astimezone(UTC),
+                    practice_ods="M85001",
+                )
+            )
+    sent = []
+    for _ in range(3):
+        async with db.session() as session:
+            report = await pre_review.plan(
+                session, plans=PLANS, now=at(2027, 1, 27, 10, 0), batch=3
+            )
+        sent.append((report.results_sent, report.more))
+    assert sent == [(3, True), (1, False), (0, False)]

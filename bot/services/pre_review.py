@@ -107,6 +107,7 @@ def nudge_topic(pre_review_id: int) -> str:
 class PlanReport:
     results_sent: int = 0
     summaries_sent: int = 0
+    more: bool = False
 
 
 def _latest_send(plans: Plans, review: Appointment, zone: ZoneInfo) -> datetime:
@@ -118,21 +119,32 @@ def _latest_send(plans: Plans, review: Appointment, zone: ZoneInfo) -> datetime:
     return review.starts_at - timedelta(days=1)
 
 
-async def plan(session: AsyncSession, *, plans: Plans, now: datetime) -> PlanReport:
+# One run's share, so a busy day is done in several short transactions, not one long one that
+# would hold up everyone else's writes (SQLite has one writer).
+BATCH = 200
+
+
+async def plan(
+    session: AsyncSession, *, plans: Plans, now: datetime, batch: int = BATCH
+) -> PlanReport:
+    """Sends what is due, at most `batch` results and `batch` summaries; `more` says to run
+    again (in a new transaction) at once."""
     report = PlanReport()
     results_event = plans.preparation("pre_review_results")
     if results_event is not None:
-        report.results_sent = await _send_results(session, plans, results_event, now)
+        report.results_sent, more = await _send_results(session, plans, results_event, now, batch)
+        report.more |= more
     summary_event = plans.preparation("pre_review_summary")
     if summary_event is not None:
-        report.summaries_sent = await _send_summaries(session, summary_event, now)
+        report.summaries_sent, more = await _send_summaries(session, summary_event, now, batch)
+        report.more |= more
     await _drop_nudges_of_cancelled(session, now)
     return report
 
 
 async def _send_results(
-    session: AsyncSession, plans: Plans, event: PreparationEvent, now: datetime
-) -> int:
+    session: AsyncSession, plans: Plans, event: PreparationEvent, now: datetime, batch: int
+) -> tuple[int, bool]:
     # Any review whose results time can have come: the offset plus a day for the delivery time.
     reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
     rows = (
@@ -149,6 +161,7 @@ async def _send_results(
                 col(Person.status) == PersonStatus.ACTIVE,
                 col(Person.role).in_([role.value for role in PREPARED]),
             )
+            .order_by(col(Appointment.starts_at))
         )
     ).all()
     sent = 0
@@ -158,9 +171,11 @@ async def _send_results(
             plans, review, zone
         ):
             continue
+        if sent == batch:
+            return sent, True
         await start(session, review, person, plans=plans, now=now)
         sent += 1
-    return sent
+    return sent, False
 
 
 async def start(
@@ -241,7 +256,9 @@ async def results_view(session: AsyncSession, person: Person, *, on_day: date) -
     }
 
 
-async def _send_summaries(session: AsyncSession, event: PreparationEvent, now: datetime) -> int:
+async def _send_summaries(
+    session: AsyncSession, event: PreparationEvent, now: datetime, batch: int
+) -> tuple[int, bool]:
     reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
     rows = (
         await session.exec(
@@ -254,12 +271,15 @@ async def _send_summaries(session: AsyncSession, event: PreparationEvent, now: d
                 col(Appointment.starts_at) > now,
                 col(Appointment.starts_at) <= now + reach,
             )
+            .order_by(col(Appointment.starts_at))
         )
     ).all()
     sent = 0
     for pre_review, review, person in rows:
         if event.send_time(review.starts_at, ZoneInfo(person.timezone)) > now:
             continue
+        if sent == batch:
+            return sent, True
         summary = await build_summary(session, person, review, pre_review, now=now)
         await tell_clinician(session, review, person, summary, now=now)
         pre_review.summary_sent_at = now
@@ -277,7 +297,7 @@ async def _send_summaries(session: AsyncSession, event: PreparationEvent, now: d
             at=now,
         )
         sent += 1
-    return sent
+    return sent, False
 
 
 async def _drop_nudges_of_cancelled(session: AsyncSession, now: datetime) -> None:
