@@ -351,6 +351,14 @@ async def cancel_pending_for_topic(session: AsyncSession, topic: str, *, reason:
     return await _cancel_pending(session, col(OutboxMessage.topic) == topic, reason=reason)
 
 
+async def cancel_pending_by_key(session: AsyncSession, dedupe_key: str, *, reason: str) -> int:
+    """Cancels one planned message by its dedupe key (a unique index: one row looked at, where a
+    topic's rows are found by scanning everything pending on SQLite)."""
+    return await _cancel_pending(
+        session, col(OutboxMessage.dedupe_key) == dedupe_key, reason=reason
+    )
+
+
 async def count_for_topic(
     session: AsyncSession, topic: str, *, status: OutboxStatus | None = None
 ) -> int:

@@ -96,7 +96,8 @@ class AgendaProblem(ValueError):
         self.reason = reason  # "too_long", "empty", "out_of_range", "finished"
 
 
-def nudge_topic(pre_review_id: int) -> str:
+def nudge_key(pre_review_id: int) -> str:
+    """The one nudge's dedupe key; cancelled by it (see outbox.cancel_pending_by_key)."""
     return f"pre_review:{pre_review_id}:nudge"
 
 
@@ -121,7 +122,7 @@ def _latest_send(plans: Plans, review: Appointment, zone: ZoneInfo) -> datetime:
 
 # One run's share, so a busy day is done in several short transactions, not one long one that
 # would hold up everyone else's writes (SQLite has one writer).
-BATCH = 200
+BATCH = 50
 
 
 async def plan(
@@ -213,12 +214,12 @@ async def start(
             await outbox.queue(
                 session,
                 template_key="pre_review_agenda_nudge",
-                dedupe_key=f"pre_review:{pre_review.id}:nudge",
+                dedupe_key=nudge_key(pre_review.id),
                 due_at=due,
                 priority=Priority.REMINDER,
                 params={"pre_review_id": pre_review.id, "review_at": review.starts_at.isoformat()},
                 person_id=person.id,
-                topic=nudge_topic(pre_review.id),
+                topic=f"pre_review:{pre_review.id}",
                 expires_at=review.starts_at,
             )
     return pre_review
@@ -285,8 +286,8 @@ async def _send_summaries(
         pre_review.summary_sent_at = now
         session.add(pre_review)
         # The agenda goes with the summary as it stands: a nudge after it would be too late.
-        await outbox.cancel_pending_for_topic(
-            session, nudge_topic(pre_review.id or 0), reason="summary sent"
+        await outbox.cancel_pending_by_key(
+            session, nudge_key(pre_review.id or 0), reason="summary sent"
         )
         await audit.record(
             session,
@@ -314,8 +315,8 @@ async def _drop_nudges_of_cancelled(session: AsyncSession, now: datetime) -> Non
         )
     ).all()
     for pre_review_id in rows:
-        await outbox.cancel_pending_for_topic(
-            session, nudge_topic(pre_review_id or 0), reason="review cancelled"
+        await outbox.cancel_pending_by_key(
+            session, nudge_key(pre_review_id or 0), reason="review cancelled"
         )
 
 
@@ -501,8 +502,8 @@ async def save_mood(
         raise AgendaProblem("out_of_range")
     after = _advance(pre_review, step, now)
     if after is AgendaStep.DONE:
-        await outbox.cancel_pending_for_topic(
-            session, nudge_topic(pre_review.id or 0), reason="agenda finished"
+        await outbox.cancel_pending_by_key(
+            session, nudge_key(pre_review.id or 0), reason="agenda finished"
         )
     return after
 
