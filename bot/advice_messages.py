@@ -411,6 +411,11 @@ def _hypo_lines(t: Translator, params: dict[str, Any], zone: tzinfo) -> list[str
             lines.append(t._("Taken to hospital."))
         elif params.get("taken_to_hospital") is False:
             lines.append(t._("Not taken to hospital."))
+    # Their answer to "Do you drive?": DVLA rules apply after a severe hypo.
+    if params.get("drives") is True:
+        lines.append(t._("🚗 Drives: yes."))
+    elif params.get("drives") is False:
+        lines.append(t._("Drives: no."))
     if not params.get("patient_enrolled", True):
         lines.append(t._("The person does not use diabridge: contact them by phone."))
     return lines

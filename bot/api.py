@@ -3,10 +3,13 @@
 A practice or hospital system sends its patients and appointments here, puts young people in
 the transition programme, and a council or practice sends NHS Health Check cohorts. The
 ambulance service tells the hypo hotline of severe hypos, and a service manager lists the advice
-line's requests with their times and states. The contract is `bot/openapi.yaml` (served at
-/api/v1/openapi.json); the tests hold every request and answer to it. Handlers parse the body,
-call the service, and render the answer; the services do the work and write the audit trail
-(actor `api:<key name>`). Nothing here logs a request body: it carries NHS numbers and names.
+line's requests with their times and states. For care planning, a practice system sends the
+results of the nine care processes, reads the summary of a person's pre-review agenda before
+their annual review, and records the care plan agreed at it. The contract is
+`bot/openapi.yaml` (served at /api/v1/openapi.json); the tests hold every request and answer
+to it. Handlers parse the body, call the service, and render the answer; the services do the
+work and write the audit trail (actor `api:<key name>`). Nothing here logs a request body: it
+carries NHS numbers and names.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from zoneinfo import ZoneInfo
 import yaml
 from aiohttp import web
 from multidict import MultiMapping
+from sqlalchemy import func
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -41,10 +45,16 @@ from bot.models import (
     AdviceStatus,
     Appointment,
     AppointmentStatus,
+    CareGoal,
+    CarePlan,
+    GoalCheckIn,
+    Measure,
+    OutboxMessage,
     OutboxStatus,
     Person,
     Role,
     Transition,
+    Treatment,
     utcnow,
 )
 from bot.plans import Plans, load_plans
@@ -54,13 +64,18 @@ from bot.services import (
     appointments,
     audit,
     campaigns,
+    care_plans,
+    care_results,
     enrolment,
     health_checks,
     hypo_hotline,
     outbox,
+    pre_review,
 )
 from bot.services import transition as transitions
 from bot.services.appointments import AppointmentRecord, InvalidRecord
+from bot.services.care_plans import InvalidPlan
+from bot.services.care_results import InvalidResult, ResultValue
 from bot.services.enrolment import InvalidField, IssuedCode
 from bot.services.health_checks import CohortRecord, InvalidCohortRecord
 from bot.settings import Settings
@@ -99,6 +114,11 @@ CALLOUT_ID_MAX_LENGTH = 100
 # The advice line's list: how many requests at once unless the caller asks for more or fewer.
 ADVICE_LIST_LIMIT = 100
 ADVICE_LIST_MOST = 500
+# Results in one call: a year of one person's checks fits many times over; a practice's whole
+# list is an import (`diabridge import results`), not one call.
+MOST_RESULTS_PER_CALL = 500
+# The outbox template of a goal check-in, as bot/services/care_plans.py queues it.
+GOAL_CHECK_IN_TEMPLATE = "goal_check_in"
 
 Route = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -288,6 +308,9 @@ _TYPE_WORDS = {
     int: "a whole number",
     bool: "true or false",
     list: "a list",
+    dict: "an object",
+    # Taken as it is; the handler checks the shape (a result's value: a number or text).
+    object: "a value",
 }
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 DATE_HELP = "write a date as YYYY-MM-DD, e.g. 2026-12-01"
@@ -376,6 +399,35 @@ ADVICE_LIST_STATUSES: dict[str, tuple[AdviceStatus, ...]] = {
     },
 }
 ADVICE_LIST_FILTERS = ("status", "kind", "since", "limit")
+RESULTS_FIELDS: dict[str, Spec] = {
+    "nhs_number": Spec(str),
+    "patient_external_id": Spec(str),
+    "treatment": Spec(str, choices=tuple(treatment.value for treatment in Treatment)),
+    "results": Spec(list, required=True),
+}
+RESULT_FIELDS: dict[str, Spec] = {
+    "measure": Spec(str, required=True, choices=tuple(measure.value for measure in Measure)),
+    # A number, or text: "138/84" for a blood pressure, "<0.3" as laboratories write an edge.
+    "value": Spec(object, nullable=True),
+    "unit": Spec(str, nullable=True),
+    "outcome": Spec(str, nullable=True),
+    "taken_on": Spec(str, required=True, pattern=DATE, pattern_help=DATE_HELP),
+}
+CARE_PLAN_FIELDS: dict[str, Spec] = {
+    "goals": Spec(list, required=True),
+    "targets": Spec(dict),
+    "next_review_on": Spec(str, nullable=True, pattern=DATE, pattern_help=DATE_HELP),
+    "contacts": Spec(list),
+}
+GOAL_FIELDS: dict[str, Spec] = {"goal": Spec(str, required=True), "actions": Spec(list)}
+ACTION_FIELDS: dict[str, Spec] = {
+    "action": Spec(str, required=True),
+    "who": Spec(str, required=True),
+}
+CONTACT_FIELDS: dict[str, Spec] = {
+    "name": Spec(str, required=True),
+    "phone": Spec(str, required=True),
+}
 
 
 async def read_json(request: web.Request, *, max_bytes: int | None = None) -> Any:
@@ -663,6 +715,246 @@ async def _ids_of_others(session: AsyncSession, records: list[CohortRecord]) -> 
             ).all()
         )
     return taken
+
+
+# Care planning ------------------------------------------------------------------------------
+
+
+@dataclass
+class SentResults:
+    """A body of results as read: whose they are, their treatment, and each result whose
+    fields have the right shape, with its place in the list."""
+
+    nhs_number: str | None = None
+    patient_external_id: str | None = None
+    treatment: str | None = None
+    items: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+
+def _result_value_problem(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "must be a number, or text like 138/84 for a blood pressure"
+    try:
+        float(value)
+    except OverflowError:
+        return "is not a number a result can have"
+    return None
+
+
+def _read_results(body: Any) -> tuple[SentResults, list[FieldError]]:
+    """The body's shape: every missing or wrong field of every result, named like
+    `results[2].taken_on`. What the values mean is checked once the patient is known."""
+    values, wrong = read_fields(body, RESULTS_FIELDS)
+    sent = SentResults(
+        values.get("nhs_number"), values.get("patient_external_id"), values.get("treatment")
+    )
+    if isinstance(body, dict) and "nhs_number" not in body and "patient_external_id" not in body:
+        wrong.append(
+            FieldError("nhs_number", "give the patient's NHS number or patient_external_id")
+        )
+    results: list[Any] = values.get("results", [])
+    if "results" in values and not results:
+        wrong.append(FieldError("results", "the list is empty: send at least one result"))
+    if len(results) > MOST_RESULTS_PER_CALL:
+        wrong.append(
+            FieldError(
+                "results",
+                f"{len(results)} results: send at most {MOST_RESULTS_PER_CALL} in one call, "
+                "or import a file with `diabridge import results`",
+            )
+        )
+        return sent, wrong
+    for index, item in enumerate(results):
+        where = f"results[{index}]"
+        if not isinstance(item, dict):
+            wrong.append(FieldError(where, "send each result as a JSON object"))
+            continue
+        fields, problems = read_fields(item, RESULT_FIELDS)
+        problem = _result_value_problem(fields.get("value"))
+        if problem is not None:
+            problems.append(FieldError("value", problem))
+        wrong += [FieldError(f"{where}.{p.field}", p.message) for p in problems]
+        if not problems:
+            sent.items.append((index, fields))
+    return sent, wrong
+
+
+def _check_results(
+    items: list[tuple[int, dict[str, Any]]], *, today: date, born: date | None
+) -> tuple[list[ResultValue], list[FieldError]]:
+    """Each result checked as care_results does (units, plausible values, dates), every
+    problem named by its place in the list."""
+    checked: list[ResultValue] = []
+    wrong: list[FieldError] = []
+    first: dict[tuple[str, date], int] = {}
+    for index, fields in items:
+        where = f"results[{index}]"
+        try:
+            taken_on = date.fromisoformat(fields["taken_on"])
+        except ValueError:
+            wrong.append(
+                FieldError(
+                    f"{where}.taken_on", f"{fields['taken_on']!r} is not a date in the calendar"
+                )
+            )
+            continue
+        try:
+            result = care_results.check_result(
+                fields["measure"],
+                value=fields.get("value"),
+                unit=fields.get("unit"),
+                outcome=fields.get("outcome"),
+                taken_on=taken_on,
+                today=today,
+                born=born,
+            )
+        except InvalidResult as problem:
+            wrong.append(FieldError(f"{where}.{problem.field}", str(problem)))
+            continue
+        # One result per measure and day is kept: two in one call would silently be one.
+        key = (result.measure.value, result.taken_on)
+        if first.setdefault(key, index) != index:
+            wrong.append(
+                FieldError(
+                    f"{where}.taken_on",
+                    f"results[{first[key]}] is {result.measure.value} on the same day; "
+                    "send each measure once a day",
+                )
+            )
+            continue
+        checked.append(result)
+    return checked, wrong
+
+
+async def _results_patient(session: AsyncSession, sent: SentResults) -> Person:
+    """The patient, named as appointments name one: the sender's id first, else the NHS
+    number. With both, they must be one person: a result on the wrong record is worse than
+    none."""
+    person = await appointments.find_patient(
+        session, nhs_number=sent.nhs_number, patient_external_id=sent.patient_external_id
+    )
+    if sent.patient_external_id and sent.nhs_number:
+        try:
+            number = enrolment.check_nhs_number(sent.nhs_number)
+        except InvalidField as problem:
+            raise InvalidField("nhs_number", problem.message) from None
+        if person.nhs_number != number:
+            raise InvalidField(
+                "nhs_number", "this NHS number is not the patient's named by patient_external_id"
+            )
+    if Role(person.role) not in PATIENT_ROLES:
+        raise InvalidField(
+            "patient_external_id" if sent.patient_external_id else "nhs_number",
+            "this is not a patient but a carer, a member of staff or someone in an NHS Health "
+            "Check cohort",
+        )
+    return person
+
+
+# check_plan counts goals, actions and contacts from 1 (as a clinician reads a plan in the
+# chat); the API names places in a list as JSON does, from 0: goals.2.actions.1 is
+# goals[1].actions[0].
+_PLAN_PLACE = re.compile(r"\b(goals|actions|contacts)\.(\d+)(?=\.|$)")
+
+
+def _plan_field(where: str) -> str:
+    return _PLAN_PLACE.sub(lambda match: f"{match[1]}[{int(match[2]) - 1}]", where)
+
+
+def _read_list(
+    raw: list[Any], where: str, spec: Mapping[str, Spec], wrong: list[FieldError]
+) -> list[dict[str, Any]]:
+    """Each object of a list with the fields of the right type (the rest named in `wrong`)."""
+    read = []
+    for index, item in enumerate(raw):
+        place = f"{where}[{index}]"
+        if not isinstance(item, dict):
+            wrong.append(FieldError(place, "send each as a JSON object"))
+            read.append({})
+            continue
+        fields, problems = read_fields(item, spec)
+        wrong += [FieldError(f"{place}.{p.field}", p.message) for p in problems]
+        read.append(fields)
+    return read
+
+
+def _read_targets(raw: Mapping[str, Any], wrong: list[FieldError]) -> dict[str, Any]:
+    """Personal targets of the right JSON type: a number, or "140/90" for blood pressure."""
+    targets: dict[str, Any] = {}
+    for key, value in raw.items():
+        where = f"targets.{key}"[:100]
+        if key == Measure.BLOOD_PRESSURE:
+            pair = (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+            )
+            if not (isinstance(value, str) or pair):
+                wrong.append(FieldError(where, 'write it like "140/90"'))
+                continue
+        elif isinstance(value, bool) or not isinstance(value, int | float):
+            wrong.append(FieldError(where, "must be a number"))
+            continue
+        targets[key] = value
+    return targets
+
+
+def _read_plan(body: Any, today: date) -> tuple[care_plans.PlanInput | None, list[FieldError]]:
+    """The plan, checked whole by care_plans.check_plan: every problem at once."""
+    values, wrong = read_fields(body, CARE_PLAN_FIELDS)
+    if not isinstance(body, dict):
+        return None, wrong
+    goals = _read_list(values.get("goals", []), "goals", GOAL_FIELDS, wrong)
+    for index, goal in enumerate(goals):
+        goal["actions"] = _read_list(
+            goal.get("actions", []), f"goals[{index}].actions", ACTION_FIELDS, wrong
+        )
+    contacts = _read_list(values.get("contacts", []), "contacts", CONTACT_FIELDS, wrong)
+    targets = _read_targets(values.get("targets", {}), wrong)
+    next_review_on = None
+    if values.get("next_review_on") is not None:
+        try:
+            next_review_on = _a_date("next_review_on", values["next_review_on"])
+        except InvalidField as problem:
+            wrong.append(FieldError("next_review_on", problem.message))
+    try:
+        plan = care_plans.check_plan(
+            goals=goals,
+            targets=targets,
+            next_review_on=next_review_on,
+            contacts=contacts,
+            today=today,
+        )
+    except InvalidPlan as refused:
+        # A field already named for its shape ("required", "send each as a JSON object") is
+        # not named again, nor are the fields inside it.
+        named = [problem.field for problem in wrong]
+        wrong += [
+            FieldError(_plan_field(where), why)
+            for where, why in refused.problems
+            if not any(
+                _plan_field(where) == field or _plan_field(where).startswith(field + ".")
+                for field in named
+            )
+        ]
+        return None, wrong
+    return (None if wrong else plan), wrong
+
+
+def _same_plan(plan: care_plans.PlanInput, current: CarePlan, goals: list[CareGoal]) -> bool:
+    """The plan sent is the person's current plan as it is (a retried call)."""
+    return (
+        current.next_review_on == plan.next_review_on
+        and dict(current.targets) == plan.targets
+        and list(current.contacts) == plan.contacts
+        and [(goal.goal, list(goal.actions)) for goal in goals]
+        == [
+            (goal.goal, [{"action": what, "who": who} for what, who in goal.actions])
+            for goal in plan.goals
+        ]
+    )
 
 
 async def _patient(session: AsyncSession, request: web.Request) -> Person:
@@ -1419,6 +1711,201 @@ async def list_advice_requests(request: web.Request, caller: Caller) -> web.Resp
     )
 
 
+@needs(api_keys.CARE_PLANNING)
+async def save_results(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    # The deployment's day, as the cohorts take it: "in the future" means the same on both
+    # sides of midnight UTC.
+    today = now.astimezone(ctx.settings.zone).date()
+    sent, wrong = _read_results(await read_json(request))
+    patient_named = (sent.nhs_number or sent.patient_external_id) and not any(
+        e.field in ("nhs_number", "patient_external_id") for e in wrong
+    )
+    async with ctx.db.session() as session:
+        person: Person | None = None
+        if patient_named:
+            try:
+                person = await _results_patient(session, sent)
+            except InvalidField as problem:
+                wrong.append(FieldError(problem.field, problem.message))
+        # All or nothing: every result is checked (against the birth date when the patient is
+        # known) and every problem named before anything is saved.
+        checked, problems = _check_results(
+            sent.items, today=today, born=person.date_of_birth if person else None
+        )
+        wrong += problems
+        if wrong or person is None:
+            raise unprocessable(wrong)
+        saved = await care_results.record(
+            session,
+            person,
+            checked,
+            source=caller.actor,
+            actor=caller.actor,
+            now=now,
+            treatment=sent.treatment,
+        )
+    return web.json_response(
+        {"added": saved.added, "updated": saved.updated, "unchanged": saved.unchanged}
+    )
+
+
+@needs(api_keys.CARE_PLANNING)
+async def get_pre_review(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        assert person.id is not None
+        review = await pre_review.next_review(session, person.id, now=now)
+        summary = await pre_review.summary_for(session, person, now=now)
+        if review is None or summary is None:
+            raise Problem(
+                404,
+                "Not Found",
+                "no annual review is booked for this patient: book one (POST /appointments, "
+                "kind annual_review) and the summary follows",
+            )
+        # The person's own words, mood and hypos: reading them is accounted for.
+        await audit.record(
+            session,
+            actor=caller.actor,
+            action="pre_review.view",
+            person_id=person.id,
+            detail=f"appointment={review.id}",
+            at=now,
+        )
+    body = {
+        "appointment_id": review.id,
+        "appointment_external_id": review.external_id,
+        **summary.as_dict(),
+    }
+    return web.json_response(body)
+
+
+async def _care_plan_json(
+    session: AsyncSession,
+    person: Person,
+    plan: CarePlan,
+    goals: list[CareGoal],
+    zone: ZoneInfo,
+) -> dict[str, Any]:
+    assert person.id is not None
+    answers = (
+        await session.exec(
+            select(GoalCheckIn)
+            .where(col(GoalCheckIn.goal_id).in_([goal.id for goal in goals]))
+            .order_by(col(GoalCheckIn.round))
+        )
+    ).all()
+    planned = (
+        await session.exec(
+            select(func.count()).where(
+                col(OutboxMessage.topic) == care_plans.check_in_topic(person.id),
+                col(OutboxMessage.template_key) == GOAL_CHECK_IN_TEMPLATE,
+                col(OutboxMessage.status) == OutboxStatus.PENDING,
+                col(OutboxMessage.person_id) == person.id,
+            )
+        )
+    ).one()
+    targets = dict(plan.targets)
+    if isinstance(targets.get(Measure.BLOOD_PRESSURE), list):
+        systolic, diastolic = targets[Measure.BLOOD_PRESSURE]
+        # As it is sent: "140/90".
+        targets[Measure.BLOOD_PRESSURE] = f"{systolic:g}/{diastolic:g}"
+    return {
+        "id": plan.id,
+        "patient_id": person.id,
+        "external_id": person.external_id,
+        "recorded_by": plan.recorded_by,
+        "recorded_at": _time(plan.recorded_at, zone),
+        "next_review_on": _day(plan.next_review_on),
+        "targets": targets,
+        "contacts": list(plan.contacts),
+        "goals": [
+            {
+                "id": goal.id,
+                "goal": goal.goal,
+                "actions": list(goal.actions),
+                "check_ins": [
+                    {
+                        "round": answer.round,
+                        "answer": answer.answer,
+                        "new_goal": answer.new_goal,
+                        "answered_at": _time(answer.answered_at, zone),
+                    }
+                    for answer in answers
+                    if answer.goal_id == goal.id
+                ],
+            }
+            for goal in goals
+        ],
+        "check_ins_planned": int(planned),
+    }
+
+
+@needs(api_keys.CARE_PLANNING)
+async def put_care_plan(request: web.Request, caller: Caller) -> web.Response:
+    ctx, shared = request.config_dict[CTX_KEY], request.config_dict[SHARED_KEY]
+    now = utcnow()
+    today = now.astimezone(ctx.settings.zone).date()
+    plan, wrong = _read_plan(await read_json(request), today)
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        if wrong or plan is None:
+            raise unprocessable(wrong)
+        assert person.id is not None
+        current = await care_plans.current_plan(session, person.id)
+        if current is not None and _same_plan(plan, *current):
+            # Sent again as it is: the person is not told of a "new" plan twice, and the
+            # check-ins already planned stay. The answer shows the plan: audited as a view.
+            await audit.record(
+                session,
+                actor=caller.actor,
+                action="care_plan.view",
+                person_id=person.id,
+                detail=f"plan={current[0].id}",
+                at=now,
+            )
+            body = await _care_plan_json(session, person, *current, ctx.settings.zone)
+            return web.json_response(body)
+        recorded = await care_plans.record(
+            session,
+            person,
+            plan,
+            actor=caller.actor,
+            check_ins=shared.reminder_plans().goal_check_ins,
+            now=now,
+        )
+        body = await _care_plan_json(
+            session, person, recorded.plan, recorded.goals, ctx.settings.zone
+        )
+    return web.json_response(body, status=201)
+
+
+@needs(api_keys.CARE_PLANNING)
+async def get_care_plan(request: web.Request, caller: Caller) -> web.Response:
+    ctx = request.config_dict[CTX_KEY]
+    now = utcnow()
+    async with ctx.db.session() as session:
+        person = await _patient(session, request)
+        assert person.id is not None
+        current = await care_plans.current_plan(session, person.id)
+        if current is None:
+            raise Problem(404, "Not Found", "no care plan has been recorded for this patient")
+        await audit.record(
+            session,
+            actor=caller.actor,
+            action="care_plan.view",
+            person_id=person.id,
+            detail=f"plan={current[0].id}",
+            at=now,
+        )
+        body = await _care_plan_json(session, person, *current, ctx.settings.zone)
+    return web.json_response(body)
+
+
 @functools.cache
 def openapi_text() -> str:
     return json.dumps(yaml.safe_load(OPENAPI_FILE.read_text(encoding="utf-8")))
@@ -1452,6 +1939,11 @@ def build_api(ctx: AppContext) -> web.Application:
     api.router.add_post(one + "/attendance", mark_attendance)
     api.router.add_post("/hypo-callouts", record_hypo_callout)
     api.router.add_get("/advice-requests", list_advice_requests, allow_head=False)
+    api.router.add_post("/results", save_results)
+    api.router.add_get("/patients/{external_id}/pre-review", get_pre_review, allow_head=False)
+    care_plan = "/patients/{external_id}/care-plan"
+    api.router.add_put(care_plan, put_care_plan)
+    api.router.add_get(care_plan, get_care_plan, allow_head=False)
     return api
 
 

@@ -27,6 +27,7 @@ from telegram.ext import (
 from bot import (
     advice_messages,
     appointment_messages,
+    care_plan_messages,
     carer_messages,
     content,
     education_messages,
@@ -34,6 +35,7 @@ from bot import (
     hypo_messages,
     i18n,
     messages,
+    pre_review_messages,
     transition_messages,
 )
 from bot.context import AppContext
@@ -48,6 +50,7 @@ from handlers import (
     advice,
     advice_stats,
     appointments,
+    care_plan,
     carers,
     conversation,
     education,
@@ -55,6 +58,7 @@ from handlers import (
     hypo,
     onboarding,
     practice,
+    pre_review,
     transition,
 )
 from handlers.common import APP_KEY, set_chat_commands
@@ -120,6 +124,12 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
             CommandHandler("healthcheck", health_checks.health_check_command, filters=private),
             CommandHandler("ready", transition.ready_command, filters=private),
             CommandHandler("hypo", hypo.hypo_command, filters=private),
+            # Getting ready for the annual review: the agenda where it stopped, or the answers.
+            CommandHandler("review", pre_review.review_command, filters=private),
+            # The care plan after the review: the person and their carers read it, clinicians
+            # record it with a form (handlers/care_plan.py).
+            CommandHandler("myplan", care_plan.myplan_command, filters=private),
+            CommandHandler("careplan", care_plan.careplan_command, filters=private),
             CommandHandler("outbox", account.outbox_status, filters=private),
             # The advice line: a GP asks, the team answers in private chats (handlers/advice.py).
             CommandHandler("advice", advice.advice_command, filters=private),
@@ -155,6 +165,12 @@ def register_handlers(application: Application) -> None:  # type: ignore[type-ar
                 pattern=f"^{health_check_messages.CB_HEALTH_CHECK}",
             ),
             CallbackQueryHandler(hypo.hypo_pressed, pattern=f"^{hypo_messages.CB_HYPO}"),
+            # Goal check-ins, the /careplan preview's Save and Cancel, "see the care plan".
+            CallbackQueryHandler(care_plan.plan_pressed, pattern=f"^{care_plan_messages.CB_PLAN}"),
+            # The pre-review agenda's buttons (and its library pages), saved press by press.
+            CallbackQueryHandler(
+                pre_review.prep_pressed, pattern=f"^{pre_review_messages.CB_PREP}"
+            ),
             CallbackQueryHandler(
                 appointments.reminder_answered,
                 pattern=f"^{appointment_messages.CB_APPOINTMENT}",
@@ -258,7 +274,10 @@ async def serve(settings: Settings, *, webhook: bool, stop: asyncio.Event | None
     application = build_application(ctx)
     leadership = DispatchLeadership(db)
     dispatcher = OutboxDispatcher(db, application.bot, settings)
-    scheduler = build_scheduler(dispatcher, leadership, settings.dispatch_interval_seconds)
+    # The scheduler's jobs plan with the same reminder plans as the handlers (care planning).
+    scheduler = build_scheduler(
+        dispatcher, leadership, settings.dispatch_interval_seconds, plans=ctx.reminder_plans()
+    )
     web_app = build_web_app(ctx, application if webhook else None)
     runner = web.AppRunner(web_app)
     stop = stop or asyncio.Event()

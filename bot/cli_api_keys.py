@@ -41,7 +41,8 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="what the key may do: patients (register patients, transition programme), "
         "appointments, health-checks (NHS Health Check cohorts), hypo-callouts (the "
         "ambulance service's severe-hypo call-outs), campaigns (send an education topic to a "
-        "cohort), advice-line (the advice line's requests and times, for reporting); repeat for "
+        "cohort), advice-line (the advice line's requests and times, for reporting), "
+        "care-planning (results in, the pre-review summary and care plans); repeat for "
         f"several (default: {' and '.join(api_keys.DEFAULT_SCOPES)})",
     )
     tasks.add_parser("list", help="list the keys: scopes, when made, last used, revoked")

@@ -1,5 +1,5 @@
-"""`diabridge import ...`: patients, appointments, NHS Health Check cohorts and the transition
-programme from CSV files.
+"""`diabridge import ...`: patients, appointments, NHS Health Check cohorts, the transition
+programme and the results of the nine care processes from CSV files.
 
 The checking and importing are bot.services.csv_import's; this module reads the command line,
 shows progress, and tells the practice what happened in words they can act on.
@@ -20,8 +20,10 @@ from tqdm import tqdm
 from bot import cli_session
 from bot.db import Database
 from bot.i18n import LANGUAGES
+from bot.models import Measure
 from bot.plans import AppointmentKind, PlanFileError, load_plans
 from bot.services import csv_import, transition
+from bot.services.care_results import OUTCOMES
 from bot.services.csv_import import (
     COLUMNS,
     CsvFileError,
@@ -47,8 +49,8 @@ def _columns_help(kind: ImportKind) -> str:
 def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = commands.add_parser(
         NAME,
-        help="import patients, appointments, NHS Health Check cohorts or the transition "
-        "programme from a CSV file",
+        help="import patients, appointments, NHS Health Check cohorts, the transition "
+        "programme or results from a CSV file",
         description="Import a CSV file (UTF-8, comma separated, the first line naming the "
         "columns). Every row is checked first; nothing is imported unless every row is good, "
         "unless --skip-bad-rows. Exit status: 0 all good, 1 bad rows, 2 a usage error.",
@@ -120,7 +122,26 @@ def add_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "(their alerts go there). active is yes (default) or no: no ends the programme, and "
         "needs only the patient. A row sent again as it was changes nothing.",
     )
-    for command in (patients, appointments, health_checks, programme):
+    results = kinds.add_parser(
+        "results",
+        help="results of the nine care processes (HbA1c, blood pressure, ...)",
+        description=f"{_columns_help(ImportKind.RESULTS)} Give patient_external_id or "
+        "nhs_number (or both) of a patient registered already. measure is one of "
+        f"{', '.join(m.value for m in Measure)}. value and unit for a measurement: HbA1c in "
+        "mmol/mol or % (converted with the IFCC formula), blood pressure as 138/84 in mmHg, "
+        "cholesterol in mmol/L or mg/dL, egfr in mL/min/1.73m2, creatinine in umol/L, "
+        "urine_acr in mg/mmol, bmi in kg/m2. outcome for a check without a number: "
+        + "; ".join(
+            f"{measure.value}: {', '.join(o.value for o in kinds)}"
+            for measure, kinds in OUTCOMES.items()
+        )
+        + ". Leave a cell empty where it does not apply. taken_on is YYYY-MM-DD: not in the "
+        "future, not before the patient's birth, not more than 10 years ago. treatment "
+        "(optional; what the HbA1c target depends on) is lifestyle, low_hypo_risk or hypo_risk; "
+        "empty keeps what is recorded. One result is kept per patient, measure and day: a "
+        "file imported again changes nothing, a corrected value replaces the old one.",
+    )
+    for command in (patients, appointments, health_checks, programme, results):
         command.add_argument("file", type=Path, metavar="FILE.csv")
         command.add_argument(
             "--dry-run",
@@ -231,6 +252,18 @@ async def _run_import(
                 skip_bad_rows=args.skip_bad_rows,
                 progress=progress,
             )
+        if args.import_kind == ImportKind.RESULTS:
+            return await csv_import.import_results(
+                db,
+                args.file,
+                now=now,
+                actor=actor,
+                default_zone=settings.zone,
+                bad_rows_file=bad_rows_file,
+                dry_run=args.dry_run,
+                skip_bad_rows=args.skip_bad_rows,
+                progress=progress,
+            )
         if args.import_kind == ImportKind.TRANSITION:
             return await csv_import.import_transition(
                 db,
@@ -281,7 +314,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             return 2
         # Asked before the import, so a slow network never holds a transaction open.
         username = asyncio.run(_bot_username(settings))
-    if kind != ImportKind.PATIENTS:
+    if kind not in (ImportKind.PATIENTS, ImportKind.RESULTS):
         # Each of the others plans messages: a broken plans file stops it before it starts.
         try:
             load_plans(settings.plans_file)
@@ -368,6 +401,8 @@ def describe(report: ImportReport, *, username_known: bool = True) -> list[str]:
                 )
         elif report.kind == ImportKind.TRANSITION:
             lines.extend(_programme_lines(report))
+        elif report.kind == ImportKind.RESULTS:
+            lines.extend(_results_lines(report))
         else:
             if report.kind == ImportKind.HEALTH_CHECKS:
                 lines.extend(_invitation_lines(report))
@@ -394,6 +429,7 @@ def _counts(report: ImportReport) -> str:
         ImportKind.PATIENTS: "registered",
         ImportKind.APPOINTMENTS: "booked",
         ImportKind.HEALTH_CHECKS: "added",
+        ImportKind.RESULTS: "added",
     }[report.kind]
     counts = f"{report.created:,} {would}{made}, {report.updated:,} {would}updated"
     # A cohort's people are always written again (priority, invitation day): none unchanged.
@@ -469,3 +505,13 @@ def _programme_lines(report: ImportReport) -> list[str]:
             "reminders go back to the adult wording."
         )
     return lines
+
+
+def _results_lines(report: ImportReport) -> list[str]:
+    if not report.patients:
+        return []
+    would = "would be " if report.dry_run else ""
+    return [
+        f"Results {would}kept for {_plural(report.patients, 'patient')}: each sees theirs, "
+        "against their targets, before their next booked annual review."
+    ]

@@ -24,7 +24,7 @@ from typing import Any
 from bot.i18n import Markup, Translator, ltr
 from bot.messages import Recipient, emergency_line, local_when
 from bot.models import STAFF_ROLES, AdviceRequest, Role
-from bot.render import Button, Reply
+from bot.render import Button, Reply, button_number
 
 CB_HYPO = "hypo:"
 # The answers to "how was your last hypo treated?", and the other buttons of this flow.
@@ -33,11 +33,15 @@ HELP = "help"
 AMBULANCE = "ambulance"
 ASK = "ask"  # "ask the diabetes team to contact me", under a severe-hypo red flag
 PAGE = "page"  # the education library's hypo page, sent as a new message
+# "Do you drive?" after a severe hypo: hypo:drive:<follow-up id>:yes|no
+DRIVE = "drive"
+YES, NO = "yes", "no"
 
 HYPOS_TOPIC = "hypos"
+DRIVING_TOPIC = "driving"
 
 
-def _page_button(t: Translator) -> list[Button]:
+def page_button(t: Translator) -> list[Button]:
     # "hypo:page" rather than "learn:t:hypos:0": the library edits the message whose button was
     # pressed, and this message (the team's due time, the reference) must stay readable.
     return [Button(t._("📖 Hypos: what to do"), data=f"{CB_HYPO}{PAGE}")]
@@ -126,7 +130,7 @@ def treated_myself(t: Translator) -> Reply:
             emergency_line(t),
         ]
     )
-    return Reply(text, [_page_button(t)])
+    return Reply(text, [page_button(t)])
 
 
 def follow_up(t: Translator, request: AdviceRequest, *, is_new: bool, zone: tzinfo) -> Reply:
@@ -150,7 +154,80 @@ def follow_up(t: Translator, request: AdviceRequest, *, is_new: bool, zone: tzin
             "%(reference)s). You do not need to tell us again.",
             reference=reference,
         )
-    return Reply("\n\n".join([heading, when_line, *_meanwhile(t)]), [_page_button(t)])
+    return Reply("\n\n".join([heading, when_line, *_meanwhile(t)]), [page_button(t)])
+
+
+# "Do you drive?" (DVLA, "Diabetes and driving": a severe hypo can mean telling the DVLA) ------
+
+
+def drive_buttons(t: Translator, request_id: int) -> list[Button]:
+    return [
+        Button(t._("🚗 Yes, I drive"), data=f"{CB_HYPO}{DRIVE}:{request_id}:{YES}"),
+        Button(t._("No"), data=f"{CB_HYPO}{DRIVE}:{request_id}:{NO}"),
+    ]
+
+
+def do_you_drive(t: Translator) -> str:
+    return t._(
+        "🚗 <b>Do you drive?</b> After a hypo that needed someone else's help, there are rules "
+        "about driving."
+    )
+
+
+def with_drive_question(t: Translator, reply: Reply, request_id: int) -> Reply:
+    """The follow-up reply (its reference and contact-by time kept), asking "Do you drive?"."""
+    return Reply(
+        f"{reply.text}\n\n{do_you_drive(t)}",
+        [drive_buttons(t, request_id), *reply.buttons],
+        reply.document,
+    )
+
+
+def parse_drive(answer: str) -> tuple[int, bool] | None:
+    """ "drive:12:yes" (after the prefix) as (12, True); None for anything else."""
+    parts = answer.split(":")
+    if (
+        len(parts) != 3
+        or parts[0] != DRIVE
+        or button_number(parts[1]) is None
+        or parts[2] not in (YES, NO)
+    ):
+        return None
+    return int(parts[1]), parts[2] == YES
+
+
+def drives_heading(t: Translator, request: AdviceRequest, zone: tzinfo) -> str:
+    """Above the library's driving page, for someone who drives."""
+    lines = [
+        t._(
+            "🚗 <b>Thank you.</b> Please read this page before you drive again: when to check "
+            "your sugar, what to do if a hypo starts while driving, and when you must tell the "
+            "DVLA."
+        )
+    ]
+    if request.due_at is not None:
+        lines.append(
+            t._(
+                "The diabetes team will talk it through with you when they contact you by "
+                "<b>%(when)s</b> (reference %(reference)s).",
+                when=local_when(t, request.due_at, zone),
+                reference=_reference(t, request),
+            )
+        )
+    return "\n\n".join(lines)
+
+
+def drives_no(t: Translator) -> Reply:
+    return Reply(t._("👍 Thank you for telling us."))
+
+
+def no_such_follow_up(t: Translator) -> Reply:
+    return Reply(
+        t._(
+            "That question is not about one of your hypos, so nothing was changed. Send /hypo "
+            "to tell the diabetes team about a hypo."
+        )
+    )
 
 
 def not_for_you(t: Translator, role: str) -> Reply:
@@ -176,7 +253,7 @@ def not_for_you(t: Translator, role: str) -> Reply:
                 "call NHS 111."
             ),
         ]
-        return Reply("\n\n".join([happening_now(t), *lines]), [_page_button(t)])
+        return Reply("\n\n".join([happening_now(t), *lines]), [page_button(t)])
     lines = [
         t._("/hypo is for people with diabetes who are looked after by a diabetes team."),
         t._(
@@ -226,7 +303,7 @@ def _hypo_follow_up(t: Translator, params: dict[str, Any], who: Recipient) -> Re
             *_meanwhile(t),
         ]
     )
-    return Reply(text, [_page_button(t)])
+    return Reply(text, [page_button(t)])
 
 
 OUTBOX_TEMPLATES = {

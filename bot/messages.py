@@ -68,6 +68,8 @@ PERSON_COMMANDS: tuple[tuple[str, str], ...] = (
     ("carer", N_("Someone who helps you gets your reminders too")),
     ("healthcheck", N_("Can I have a free NHS Health Check?")),
     ("hypo", N_("Tell the diabetes team about a bad hypo")),
+    ("myplan", N_("Your care plan from your review")),
+    ("review", N_("Get ready for your yearly diabetes review")),
     ("stop", N_("Pause messages")),
     ("forget", N_("Erase your data")),
 )
@@ -75,6 +77,7 @@ STAFF_COMMANDS: tuple[tuple[str, str], ...] = (
     ("advice", N_("Ask the specialist diabetes team (GPs and nurses)")),
     ("myrequests", N_("Your advice requests and their answers")),
     ("queue", N_("Open advice requests (specialist team)")),
+    ("careplan", N_("Record a patient's care plan after their review")),
     ("outbox", N_("Message queue status")),
 )
 
@@ -166,7 +169,8 @@ def consent(t: Translator, path: JoinPath, role: Role | None) -> Reply:
         lines += [
             t._(
                 "Someone you help has invited you to receive their appointment reminders, each "
-                "marked with their name. You will not see their results or anything else."
+                "marked with their name, and you can see the care plan agreed at their annual "
+                "review (/myplan). You will not see their results or anything else."
             ),
             t._(
                 "<b>What we keep:</b> your first name from Telegram, your language, your "
@@ -361,6 +365,9 @@ def help_text(t: Translator) -> Reply:
                 t._("/mydata – a copy of everything we keep about you"),
                 t._("/carer – someone who helps you gets your appointment reminders too"),
                 t._("/healthcheck – whether and when you can have a free NHS Health Check"),
+                t._("/review – your results and questions before your annual review"),
+                t._("/myplan – the care plan agreed at your review"),
+                t._("/hypo – tell the diabetes team about a bad hypo"),
                 t._("/stop – pause messages (send /start to switch them on again)"),
                 t._("/forget – erase your data"),
                 "",
@@ -390,6 +397,14 @@ def privacy_text(t: Translator, role: str) -> Reply:
                 "account and the messages we send you. Staff at your GP practice and the "
                 "diabetes team who look after you can see them; every time staff look at or "
                 "change your record, it is recorded."
+            )
+        )
+    if Role(role) in (Role.PATIENT, Role.YOUNG_PERSON):
+        lines.append(
+            t._(
+                "For your annual review we also keep your test results, your answers before "
+                "the review, your care plan and your answers to its check-ins. A carer you "
+                "invited with /carer can see your care plan too."
             )
         )
     lines += [

@@ -709,6 +709,9 @@ class PreReview(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     appointment_id: int = Field(foreign_key="appointment.id", ondelete="CASCADE", unique=True)
     person_id: int = Field(foreign_key="person.id", ondelete="CASCADE", index=True)
+    # The review's start when it was prepared for: a review moved since gets its nudge and its
+    # summary again for the new date.
+    review_at: datetime = Field(sa_type=UTCDateTime)
     results_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # The agenda question the person is on; None before they start, "done" when finished.
     step: str | None = Field(default=None, max_length=20)

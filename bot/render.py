@@ -10,6 +10,18 @@ from dataclasses import dataclass, field
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 
 TELEGRAM_TEXT_LIMIT = 4096
+# The largest row id a button may carry (PostgreSQL's integer), so forged data never reaches a
+# query that the database would refuse.
+LARGEST_ID = 2**31 - 1
+
+
+def button_number(text: str | None) -> int | None:
+    """A whole number from button data: ASCII digits only ("²" is a digit to str.isdigit),
+    at most LARGEST_ID; None for anything else."""
+    if not text or not text.isascii() or not text.isdecimal() or len(text) > 10:
+        return None
+    number = int(text)
+    return number if number <= LARGEST_ID else None
 
 
 @dataclass(frozen=True)

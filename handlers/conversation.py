@@ -24,7 +24,7 @@ from bot.services import (
 )
 from bot.services.enrolment import Step
 from bot.services.safety import RedFlagAction, detect_red_flag
-from handlers import advice
+from handlers import advice, care_plan, pre_review
 from handlers import health_checks as health_check_handlers
 from handlers.common import app, now, send
 from handlers.education import search_reply
@@ -84,8 +84,19 @@ async def text_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     # answer, is clinical text for the advice line, not someone telling us of an emergency.
     if await advice.take_typed(update, context):
         return
+    # A person's own words for their review ("what matters most to you now?") are saved first,
+    # and still read for red flags below: the safety reply goes first, then the next question.
+    typed = await pre_review.take_words(update, context)
     # Then safety before anything else, even in the middle of joining.
     if await _reply_red_flag(update, context, message.text):
+        if typed is not None:
+            await send(update, typed.reply, typed.t)
+        return
+    if typed is not None:
+        await send(update, typed.reply, typed.t)
+        return
+    # A new goal in their own words, after "change my goal" under a care plan check-in.
+    if await care_plan.take_typed(update, context):
         return
     async with app(context).db.session() as session:
         person = await account.person_for_telegram(session, user.id)

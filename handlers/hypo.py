@@ -15,11 +15,12 @@ from bot import education_messages as library_words
 from bot import hypo_messages as words
 from bot.i18n import Translator
 from bot.models import Person
-from bot.render import Reply
+from bot.render import Reply, to_markup
 from bot.services import hypo_hotline
-from bot.services.advice_line import NotAllowed
+from bot.services.advice_line import NotAllowed, NotFound
 from bot.services.hypo_hotline import SelfReport
 from handlers.account import for_joined
+from handlers.advice import refresh_cards
 from handlers.common import app, now, replace, send
 
 REPORTS = {words.HELP: SelfReport.HELP, words.AMBULANCE: SelfReport.AMBULANCE}
@@ -39,8 +40,8 @@ async def follow_up(
     context: ContextTypes.DEFAULT_TYPE, person: Person, t: Translator, how: SelfReport
 ) -> Reply:
     """Asks the team to follow up (a second report within a day joins the first) and builds
-    the reply. The one place that answers "someone helped me": a later question (issue 6,
-    "do you drive?") is added to this reply here."""
+    the reply. The one place that answers "someone helped me", so it also asks "Do you
+    drive?" (DVLA rules), unless this follow-up already has the answer."""
     ctx = app(context)
     async with ctx.db.session() as session:
         fresh = await session.get(Person, person.id)
@@ -51,16 +52,59 @@ async def follow_up(
             )
         except NotAllowed:
             return words.not_for_you(t, fresh.role)
-    return words.follow_up(t, request, is_new=is_new, zone=ZoneInfo(person.timezone))
+    reply = words.follow_up(t, request, is_new=is_new, zone=ZoneInfo(person.timezone))
+    if request.drives is None and request.id is not None:
+        reply = words.with_drive_question(t, reply, request.id)
+    return reply
 
 
-def hypo_page(person: Person, t: Translator) -> Reply:
+def library_page(person: Person, t: Translator, topic_id: str, heading: str | None = None) -> Reply:
+    """The first page of a library topic, as a new message (with a heading above it)."""
     library = content.library()
-    topic = library.topic(words.HYPOS_TOPIC)
+    topic = library.topic(topic_id)
     if topic is None:
         return library_words.unknown_topic(t)
     today = now().astimezone(ZoneInfo(person.timezone)).date()
-    return library_words.topic_view(t, library, topic, 0, today=today)
+    return library_words.topic_view(t, library, topic, 0, today=today, heading=heading)
+
+
+def hypo_page(person: Person, t: Translator) -> Reply:
+    return library_page(person, t, words.HYPOS_TOPIC)
+
+
+async def drive_answered(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, person: Person, t: Translator, answer: str
+) -> None:
+    """ "Do you drive?" under a follow-up: kept on that follow-up for the team; someone who
+    drives gets the library's driving page. Only the person whose follow-up it is may answer."""
+    query = update.callback_query
+    parsed = words.parse_drive(answer)
+    if query is None or parsed is None:
+        await send(update, messages.use_the_buttons(t), t)
+        return
+    request_id, drives = parsed
+    async with app(context).db.session() as session:
+        try:
+            request = await hypo_hotline.record_drives(
+                session, request_id, person, drives, now=now()
+            )
+        except NotFound:
+            request = None
+    if request is None:
+        await send(update, words.no_such_follow_up(t), t)
+        return
+    # The question's buttons go; the reference, the contact-by time and the page button stay.
+    try:
+        await query.edit_message_reply_markup(to_markup([words.page_button(t)]))
+    except BadRequest:
+        pass  # too old to edit, or already without them: the answer is kept all the same
+    zone = ZoneInfo(person.timezone)
+    if drives:
+        heading = words.drives_heading(t, request, zone)
+        await send(update, library_page(person, t, words.DRIVING_TOPIC, heading), t)
+    else:
+        await send(update, words.drives_no(t), t)
+    await refresh_cards(context, request_id)
 
 
 @for_joined
@@ -71,6 +115,9 @@ async def hypo_pressed(
     if query is None or not query.data:
         return
     answer = query.data.removeprefix(words.CB_HYPO)
+    if answer.startswith(f"{words.DRIVE}:"):
+        await drive_answered(update, context, person, t, answer)
+        return
     if answer == words.PAGE:
         # A new message: the one with the button (when the team will call) stays as it is.
         await send(update, hypo_page(person, t), t)

@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.db import Database
-from bot.services import advice_line, transition
+from bot.plans import Plans, load_plans
+from bot.services import advice_line, pre_review, transition
 from scheduler.dispatcher import OutboxDispatcher
 from scheduler.leadership import DispatchLeadership
 
@@ -51,8 +52,32 @@ async def advice_watch(leadership: DispatchLeadership, db: Database) -> None:
         log.exception("advice watch failed")
 
 
+async def care_planning(leadership: DispatchLeadership, db: Database, plans: Plans) -> None:
+    """Results before annual reviews and the clinicians' summaries two days before, every 5
+    minutes, by the one process that dispatches (so nothing is queued twice). A busy day is
+    done in batches, each its own transaction, so the one SQLite writer is never held long."""
+    try:
+        if not await leadership.acquire():
+            return
+        results = summaries = 0
+        more = True
+        while more:
+            async with db.session() as session:
+                report = await pre_review.plan(session, plans=plans, now=datetime.now(UTC))
+            results += report.results_sent
+            summaries += report.summaries_sent
+            more = report.more
+        if results or summaries:
+            log.info("care planning: %s results sent, %s summaries sent", results, summaries)
+    except Exception:
+        log.exception("care planning failed")
+
+
 def build_scheduler(
-    dispatcher: OutboxDispatcher, leadership: DispatchLeadership, interval_seconds: float
+    dispatcher: OutboxDispatcher,
+    leadership: DispatchLeadership,
+    interval_seconds: float,
+    plans: Plans | None = None,
 ) -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(timezone="UTC")
     scheduler.add_job(
@@ -81,6 +106,16 @@ def build_scheduler(
         seconds=60,
         args=(leadership, dispatcher.db),
         id="advice-watch",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        care_planning,
+        "interval",
+        minutes=5,
+        # The plans the process started with (a broken file stops `diabridge run`).
+        args=(leadership, dispatcher.db, plans or load_plans(dispatcher.settings.plans_file)),
+        id="care-planning",
         max_instances=1,
         coalesce=True,
     )

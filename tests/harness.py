@@ -42,6 +42,7 @@ LATIN_ALLOWED = {
     # (content/README.md): units, and the names of bodies and courses.
     "mmol",
     "mol",
+    "mmhg",
     "nice",
     "dvla",
     "desmond",

@@ -408,6 +408,30 @@ async def test_every_operation_is_driven_with_good_and_bad_requests(
     )
     assert unlimited.status == 422
 
+    care_key = await _new_key(db, "care", [api_keys.CARE_PLANNING])
+    irfan = IRFAN["external_id"]
+    hba1c = {"measure": "hba1c", "value": 53, "unit": "mmol/mol", "taken_on": "2026-11-20"}
+    sent = {"patient_external_id": irfan, "results": [hba1c]}
+    assert (await api.call("POST", "/results", sent, key=care_key)).status == 200
+    unnamed = {"results": [hba1c]}
+    refused = await api.call("POST", "/results", unnamed, key=care_key, document_allows=False)
+    assert refused.status == 422
+    pre_review = f"/patients/{irfan}/pre-review"
+    assert (await api.call("GET", pre_review, key=care_key)).status == 404
+    review = await api.appointment(
+        external_id="EMIS-APPT-3", kind="annual_review", starts_at="2026-12-20T10:00"
+    )
+    assert review.status == 201
+    assert (await api.call("GET", pre_review, key=care_key)).status == 200
+    care_plan = f"/patients/{irfan}/care-plan"
+    plan = {"goals": [{"goal": "Walk to work", "actions": [{"action": "Walk", "who": "person"}]}]}
+    assert (await api.call("GET", care_plan, key=care_key)).status == 404
+    assert (await api.call("PUT", care_plan, plan, key=care_key)).status == 201
+    no_goals = {"goals": "walk more"}
+    refused = await api.call("PUT", care_plan, no_goals, key=care_key, document_allows=False)
+    assert refused.status == 422
+    assert (await api.call("GET", care_plan, key=care_key)).status == 200
+
     for path, operations in SPEC["paths"].items():
         for method, operation in operations.items():
             if method == "parameters":

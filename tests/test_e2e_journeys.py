@@ -98,6 +98,8 @@ async def test_a_patient_joins_with_the_practice_link(bot: BotUnderTest, languag
         "carer",
         "healthcheck",
         "hypo",
+        "myplan",
+        "review",
         "stop",
         "forget",
     ]

@@ -134,7 +134,7 @@ async def test_the_results_message_is_built_from_the_results_held_when_it_goes(d
     [line] = sent.params["lines"]
     assert line["measure"] == "hba1c" and line["latest"]["value"] == 58
     assert line["target"]["value"] == 53 and line["verdict"] == "off_target"
-    assert line["previous"]["value"] == 63.9 and line["change"] == -5.9
+    assert line["previous"]["value"] == 64 and line["change"] == -6
     # Eight of the nine care processes have nothing in 15 months, and each is named.
     assert "foot_check" in sent.params["missing"] and "hba1c" not in sent.params["missing"]
     assert len(sent.params["missing"]) == 8
@@ -329,3 +329,92 @@ async def test_a_busy_day_is_done_in_batches(db):
             )
         sent.append((report.results_sent, report.more))
     assert sent == [(3, True), (1, False), (0, False)]
+
+
+async def test_a_person_not_in_the_chat_still_gets_a_summary_made_for_their_review(db):
+    patient_id, _ = await setup(db, clinician="", staff=False)
+    async with db.session() as session:
+        patient = await session.get(Person, patient_id)
+        assert patient
+        patient.status = PersonStatus.INVITED  # registered by the practice, never joined
+        session.add(patient)
+    assert (await run_plan(db, at(2027, 1, 27, 10, 0))).results_sent == 0
+    assert (await run_plan(db, at(2027, 2, 8, 8, 0))).summaries_sent == 1
+    [summary] = await rows(db, "pre_review_summary")
+    assert summary.chat_id == -1001
+    assert summary.params["agenda_finished"] is False and summary.params["topics"] == []
+
+
+async def test_a_review_booked_the_day_before_gets_its_summary_at_once(db):
+    await setup(db, starts=datetime(2027, 2, 10, 10, 30, tzinfo=LONDON))
+    # Booked (first seen) on the 9th at noon: too late for results, the summary goes now.
+    report = await run_plan(db, at(2027, 2, 9, 12, 0))
+    assert (report.results_sent, report.summaries_sent) == (0, 1)
+    assert await rows(db, "pre_review_results") == []
+
+
+async def test_a_moved_review_moves_its_nudge_and_gets_its_summary_again(db):
+    _, review_id = await setup(db)
+    await run_plan(db, at(2027, 1, 27, 10, 0))
+    await run_plan(db, at(2027, 2, 8, 8, 0))  # the summary for 10 February goes
+    async with db.session() as session:
+        review = await session.get(Appointment, review_id)
+        assert review
+        review.starts_at = at(2027, 3, 10, 10, 30)  # the practice moves it a month on
+        session.add(review)
+    await run_plan(db, at(2027, 2, 8, 9, 0))
+    async with db.session() as session:
+        agenda = (await session.exec(select(PreReview))).one()
+    assert agenda.review_at == at(2027, 3, 10, 10, 30) and agenda.summary_sent_at is None
+    # The summary comes again, two days before the new date, to the same nurse.
+    assert (await run_plan(db, at(2027, 3, 8, 8, 0))).summaries_sent == 1
+    summaries = await rows(db, "pre_review_summary")
+    assert len(summaries) == 2
+    assert summaries[1].params["review_at"] == at(2027, 3, 10, 10, 30).isoformat()
+
+
+async def test_a_review_moved_before_its_nudge_takes_the_nudge_with_it(db):
+    _, review_id = await setup(db)
+    await run_plan(db, at(2027, 1, 27, 10, 0))
+    async with db.session() as session:
+        review = await session.get(Appointment, review_id)
+        assert review
+        review.starts_at = at(2027, 2, 24, 10, 30)
+        session.add(review)
+    await run_plan(db, at(2027, 1, 28, 9, 0))
+    nudges = await rows(db, "pre_review_agenda_nudge")
+    assert [n.status for n in nudges] == [OutboxStatus.CANCELLED, OutboxStatus.PENDING]
+    assert nudges[1].due_at == at(2027, 1, 30, 18, 0)
+    assert nudges[1].params["review_at"] == at(2027, 2, 24, 10, 30).isoformat()
+    assert nudges[1].expires_at == at(2027, 2, 24, 10, 30)
+
+
+async def test_a_summary_with_nobody_to_receive_it_is_audited_as_such(db):
+    from bot.models import AuditEvent
+
+    await setup(db, clinician="", staff=False)
+    async with db.session() as session:
+        practice = await session.get(Practice, "M85001")
+        assert practice
+        practice.staff_chat_id = None
+        session.add(practice)
+    await run_plan(db, at(2027, 2, 8, 8, 0))
+    assert await rows(db, "pre_review_summary") == []
+    async with db.session() as session:
+        actions = [a.action for a in (await session.exec(select(AuditEvent))).all()]
+    assert "pre_review.summary_no_recipient" in actions
+    assert "pre_review.summary_sent" not in actions
+
+
+async def test_typed_words_answer_the_question_only_while_it_is_fresh(db):
+    await setup(db)
+    await run_plan(db, at(2027, 1, 27, 10, 0))
+    async with db.session() as session:
+        agenda = (await session.exec(select(PreReview))).one()
+        pre_review.topics_done(agenda, at(2027, 1, 27, 19, 0))
+        assert pre_review.waits_for_words(agenda, at(2027, 1, 28, 9, 0))
+        # Nine days later "feet" is a search of the library, not their answer.
+        assert not pre_review.waits_for_words(agenda, at(2027, 2, 5, 9, 0))
+        # /review shows the question again: the words are taken again.
+        pre_review.begin(agenda, at(2027, 2, 5, 9, 0))
+        assert pre_review.waits_for_words(agenda, at(2027, 2, 5, 9, 5))

@@ -16,22 +16,28 @@ from bot.models import (
     AppointmentEvent,
     AuditEvent,
     CareFlag,
+    CareGoal,
+    CarePlan,
+    CareResult,
     CarerLink,
     CodeAttempt,
     CourseEnrolment,
     EnrolmentCode,
     EnrolmentSession,
+    GoalCheckIn,
     HealthCheck,
     OutboxMessage,
     Person,
     PersonStatus,
     Practice,
+    PreReview,
     Priority,
     TopicRating,
     Transition,
     TransitionAnswer,
 )
 from bot.services import audit, outbox
+from bot.services.care_plans import check_in_topic
 from bot.services.staff_notices import person_topic
 
 WELCOME_FOLLOWUP_HOUR = 10
@@ -189,6 +195,7 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             .order_by(col(AdviceRequest.created_at))
         )
     ).all()
+    care = await _care_planning_export(session, person)
     await audit.record(
         session,
         actor=audit.person_actor(person.id),
@@ -310,6 +317,109 @@ async def export_personal_data(session: AsyncSession, person: Person, now: datet
             }
             for r in advice_requests
         ],
+        **care,
+    }
+
+
+async def _care_planning_export(session: AsyncSession, person: Person) -> dict[str, Any]:
+    """Results, the agenda answered before each annual review, and the care plans with their
+    goals and the person's check-in answers."""
+    person_id = person.id
+    results = (
+        await session.exec(
+            select(CareResult)
+            .where(col(CareResult.person_id) == person_id)
+            .order_by(col(CareResult.taken_on), col(CareResult.measure))
+        )
+    ).all()
+    reviews = (
+        await session.exec(
+            select(PreReview, Appointment)
+            .join(Appointment, col(Appointment.id) == col(PreReview.appointment_id))
+            .where(col(PreReview.person_id) == person_id)
+            .order_by(col(Appointment.starts_at))
+        )
+    ).all()
+    plans = (
+        await session.exec(
+            select(CarePlan)
+            .where(col(CarePlan.person_id) == person_id)
+            .order_by(col(CarePlan.recorded_at), col(CarePlan.id))
+        )
+    ).all()
+    goals = (
+        await session.exec(
+            select(CareGoal)
+            .where(col(CareGoal.care_plan_id).in_([p.id for p in plans]))
+            .order_by(col(CareGoal.position))
+        )
+    ).all()
+    check_ins = (
+        await session.exec(
+            select(GoalCheckIn)
+            .where(col(GoalCheckIn.person_id) == person_id)
+            .order_by(col(GoalCheckIn.round))
+        )
+    ).all()
+    return {
+        "treatment": person.treatment,
+        "results": [
+            {
+                "measure": r.measure,
+                "taken_on": _iso(r.taken_on),
+                "value": r.value,
+                "value2": r.value2,
+                "outcome": r.outcome,
+                "from": r.source,
+                "recorded_at": _iso(r.recorded_at),
+            }
+            for r in results
+        ],
+        "annual_review_preparation": [
+            {
+                "review_at": _iso(review.starts_at),
+                "results_sent_at": _iso(p.results_sent_at),
+                "topics": list(p.topics),
+                "what_matters_most": p.own_words,
+                "confidence": p.confidence,
+                "hypos": p.hypos,
+                "drives": p.drives,
+                "mood_interest": p.mood_interest,
+                "mood_down": p.mood_down,
+                "agenda_finished_at": _iso(p.agenda_finished_at),
+                "summary_sent_at": _iso(p.summary_sent_at),
+            }
+            for p, review in reviews
+        ],
+        "care_plans": [
+            {
+                "recorded_at": _iso(plan.recorded_at),
+                "recorded_by": plan.recorded_by,
+                "current": plan.current,
+                "next_review_on": _iso(plan.next_review_on),
+                "targets": dict(plan.targets),
+                "contacts": list(plan.contacts),
+                "goals": [
+                    {
+                        "goal": goal.goal,
+                        "actions": list(goal.actions),
+                        "check_ins": [
+                            {
+                                "round": c.round,
+                                "answer": c.answer,
+                                "new_goal": c.new_goal,
+                                "at": _iso(c.answered_at),
+                            }
+                            for c in check_ins
+                            if c.goal_id == goal.id
+                        ],
+                    }
+                    for goal in goals
+                    if goal.care_plan_id == plan.id
+                ],
+            }
+            for plan in plans
+        ],
     }
 
 
@@ -323,6 +433,8 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
             (col(OutboxMessage.person_id) == person_id)
             # What the practice was told about them names them: it goes too.
             | (col(OutboxMessage.topic) == person_topic(person_id or 0))
+            # So does a carer's copy of "your care plan is ready", which names them.
+            | (col(OutboxMessage.topic) == check_in_topic(person_id or 0))
         )
     )
     # Carer invitations they sent and nobody accepted: the waiting placeholder records go.
@@ -334,6 +446,18 @@ async def erase(session: AsyncSession, person: Person, now: datetime) -> None:
             col(Person.id).in_(unaccepted), col(Person.status) == PersonStatus.INVITED
         )
     )
+    # Care planning: check-in answers, goals, plans, the agenda answers and the results.
+    plan_ids = select(CarePlan.id).where(col(CarePlan.person_id) == person_id)
+    await session.exec(  # type: ignore[call-overload]
+        delete(GoalCheckIn).where(col(GoalCheckIn.person_id) == person_id)
+    )
+    await session.exec(  # type: ignore[call-overload]
+        delete(CareGoal).where(col(CareGoal.care_plan_id).in_(plan_ids))
+    )
+    for care_table in (CarePlan, PreReview, CareResult):
+        await session.exec(  # type: ignore[call-overload]
+            delete(care_table).where(col(care_table.person_id) == person_id)
+        )
     appointment_ids = select(Appointment.id).where(col(Appointment.person_id) == person_id)
     await session.exec(  # type: ignore[call-overload]
         delete(AppointmentEvent).where(col(AppointmentEvent.appointment_id).in_(appointment_ids))

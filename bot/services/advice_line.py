@@ -499,6 +499,7 @@ async def card_params(session: AsyncSession, request: AdviceRequest) -> dict[str
         "occurred_at": request.occurred_at.isoformat() if request.occurred_at else None,
         "taken_to_hospital": request.taken_to_hospital,
         "reported_by": reported_by(request),
+        "drives": request.drives,
     }
 
 

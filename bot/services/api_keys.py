@@ -37,7 +37,18 @@ CAMPAIGNS = "campaigns"
 # The advice line's requests and hypo follow-ups with their times and states, for a service
 # manager's reporting (never the question or the NHS number); not given by default.
 ADVICE_LINE = "advice-line"
-SCOPES = (PATIENTS, APPOINTMENTS, HEALTH_CHECKS, HYPO_CALLOUTS, CAMPAIGNS, ADVICE_LINE)
+# Results of the nine care processes in, the pre-review summary and the care plan in and out:
+# clinical values and a person's own words, so only for a key that asks for it.
+CARE_PLANNING = "care-planning"
+SCOPES = (
+    PATIENTS,
+    APPOINTMENTS,
+    HEALTH_CHECKS,
+    HYPO_CALLOUTS,
+    CAMPAIGNS,
+    ADVICE_LINE,
+    CARE_PLANNING,
+)
 DEFAULT_SCOPES = (PATIENTS, APPOINTMENTS)
 # "api:" + the name must fit the 100 characters of an audit or appointment-event actor.
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,59}$")

@@ -35,6 +35,8 @@ NEW_GOAL_LIMIT = 300
 DEFAULT_SPAN = timedelta(days=365)
 # "Change my goal": their words are taken if they type within this time of the press.
 NEW_GOAL_WAIT = timedelta(hours=48)
+# Daily check-ins for the longest plan (two years) are 731 rounds; nothing real asks more.
+MAX_ROUNDS = 1000
 
 
 class Responsible(StrEnum):
@@ -218,6 +220,9 @@ async def record(
     """Saves the plan as the person's current one, tells them (and the carers who get their
     reminders), and plans the goal check-ins in place of the old plan's."""
     assert person.id is not None
+    # Two clinicians saving at once must not leave two current plans: the second waits here
+    # for the first (PostgreSQL; SQLite has one writer anyway).
+    await session.exec(select(Person.id).where(col(Person.id) == person.id).with_for_update())
     await session.exec(  # type: ignore[call-overload]
         update(CarePlan)
         .where(col(CarePlan.person_id) == person.id, col(CarePlan.current))
@@ -356,8 +361,11 @@ async def answer_check_in(
     now: datetime,
 ) -> GoalCheckIn | None:
     """Keeps the answer (a second press changes it). None when the goal is not one of this
-    person's current goals (a stale or forged button)."""
+    person's current goals, or the round is not one that can have been asked (a stale or
+    forged button)."""
     assert person.id is not None
+    if not 1 <= round_ <= MAX_ROUNDS:
+        return None
     found = (
         await session.exec(
             select(CareGoal)
@@ -392,11 +400,15 @@ async def answer_check_in(
 async def awaiting_new_goal(
     session: AsyncSession, person_id: int, *, now: datetime
 ) -> GoalCheckIn | None:
-    """A "change my goal" press still waiting for the new goal in their words."""
+    """A "change my goal" press on a current goal, still waiting for the new goal in their
+    words."""
     return (
         await session.exec(
             select(GoalCheckIn)
+            .join(CareGoal, col(CareGoal.id) == col(GoalCheckIn.goal_id))
+            .join(CarePlan, col(CarePlan.id) == col(CareGoal.care_plan_id))
             .where(
+                col(CarePlan.current),
                 col(GoalCheckIn.person_id) == person_id,
                 col(GoalCheckIn.answer) == CheckInAnswer.CHANGE,
                 col(GoalCheckIn.new_goal).is_(None),

@@ -14,6 +14,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 
 from sqlmodel import col, select
@@ -100,7 +101,12 @@ CHOLESTEROL_MG_PER_MMOL = 38.67
 
 
 class InvalidResult(ValueError):
-    """A result refused, with a reason a person can act on."""
+    """A result refused, with a reason a person can act on, and the field it is about
+    (measure, value, unit, outcome or taken_on: the API's fields and the CSV's columns)."""
+
+    def __init__(self, message: str, field: str = "value") -> None:
+        super().__init__(message)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -112,9 +118,15 @@ class ResultValue:
     outcome: str | None = None
 
 
+def whole(value: float | Decimal) -> float:
+    """Halves rounded up, as laboratories report HbA1c in mmol/mol (never banker's rounding)."""
+    return float(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
+
+
 def ifcc_from_percent(percent: float) -> float:
-    """HbA1c % (DCCT) to mmol/mol (IFCC), to one decimal place as laboratories report it."""
-    return round(10.929 * (percent - 2.15), 1)
+    """HbA1c % (DCCT) to mmol/mol (IFCC), in whole numbers as laboratories report it: 6.5% is
+    48 and 7.5% is 58, as in NICE's and Diabetes UK's tables."""
+    return whole(Decimal("10.929") * (Decimal(str(percent)) - Decimal("2.15")))
 
 
 def _number(text: str, what: str) -> float:
@@ -150,23 +162,28 @@ def _unit(measure: Measure, unit: str | None) -> str:
         # A value with no unit is read in the unit we keep, except where two are common.
         if measure in (Measure.HBA1C, Measure.CHOLESTEROL):
             raise InvalidResult(
-                f"{measure.value} needs a unit: " + " or ".join(sorted(set(spellings.values())))
+                f"{measure.value} needs a unit: " + " or ".join(sorted(set(spellings.values()))),
+                "unit",
             )
         return next(iter(spellings.values()))
     key = re.sub(r"\s+", "", unit).lower()
     if key not in spellings:
         known = " or ".join(sorted(set(spellings.values())))
-        raise InvalidResult(f"{measure.value} cannot be in {unit!r}: send it in {known}")
+        raise InvalidResult(f"{measure.value} cannot be in {unit!r}: send it in {known}", "unit")
     return spellings[key]
 
 
 def check_date(taken_on: date, *, today: date, born: date | None) -> date:
     if taken_on > today:
-        raise InvalidResult(f"the date {taken_on.isoformat()} is in the future")
+        raise InvalidResult(f"the date {taken_on.isoformat()} is in the future", "taken_on")
     if taken_on < today - OLDEST:
-        raise InvalidResult(f"the date {taken_on.isoformat()} is more than 10 years ago")
+        raise InvalidResult(
+            f"the date {taken_on.isoformat()} is more than 10 years ago", "taken_on"
+        )
     if born is not None and taken_on < born:
-        raise InvalidResult(f"the date {taken_on.isoformat()} is before the person was born")
+        raise InvalidResult(
+            f"the date {taken_on.isoformat()} is before the person was born", "taken_on"
+        )
     return taken_on
 
 
@@ -194,19 +211,21 @@ def check_result(
         measure = Measure(measure_text.strip().lower())
     except ValueError:
         known = ", ".join(m.value for m in Measure)
-        raise InvalidResult(f"unknown measure {measure_text!r}; use one of {known}") from None
+        raise InvalidResult(
+            f"unknown measure {measure_text!r}; use one of {known}", "measure"
+        ) from None
     check_date(taken_on, today=today, born=born)
     if measure in OUTCOMES:
         kinds = OUTCOMES[measure]
         if not outcome:
             known = ", ".join(o.value for o in kinds)
-            raise InvalidResult(f"{measure.value} needs an outcome: one of {known}")
+            raise InvalidResult(f"{measure.value} needs an outcome: one of {known}", "outcome")
         try:
             return ResultValue(measure, taken_on, outcome=kinds(outcome.strip().lower()).value)
         except ValueError:
             known = ", ".join(o.value for o in kinds)
             raise InvalidResult(
-                f"{measure.value} outcome {outcome!r} is not one of {known}"
+                f"{measure.value} outcome {outcome!r} is not one of {known}", "outcome"
             ) from None
     if value is None or (isinstance(value, str) and not value.strip()):
         raise InvalidResult(f"{measure.value} needs a value")
@@ -232,7 +251,12 @@ def check_result(
         number = ifcc_from_percent(number)
     elif measure is Measure.CHOLESTEROL and kept_unit == "mg/dL":
         number = round(number / CHOLESTEROL_MG_PER_MMOL, 1)
-    return ResultValue(measure, taken_on, value=_in_range(number, RANGES[measure]))
+    number = _in_range(number, RANGES[measure])
+    if measure is Measure.HBA1C:
+        # Kept as shown and judged: a 48.4 sent by a laboratory system is the 48 a letter says,
+        # and is on a target of 48.
+        number = whole(number)
+    return ResultValue(measure, taken_on, value=number)
 
 
 def check_treatment(text: str | None) -> str | None:
@@ -242,7 +266,7 @@ def check_treatment(text: str | None) -> str | None:
         return Treatment(text.strip().lower()).value
     except ValueError:
         known = ", ".join(t.value for t in Treatment)
-        raise InvalidResult(f"treatment {text!r} is not one of {known}") from None
+        raise InvalidResult(f"treatment {text!r} is not one of {known}", "treatment") from None
 
 
 @dataclass
@@ -302,18 +326,24 @@ async def record(
             row.source, row.updated_at = source, now
             session.add(row)
             saved.updated += 1
-    if treatment is not None and person.treatment != treatment:
+    treatment_changed = treatment is not None and person.treatment != treatment
+    if treatment_changed:
         person.treatment = treatment
         person.updated_at = now
         session.add(person)
-    if saved.added or saved.updated:
+    # A new treatment changes the HbA1c target: it is a change to the record like a result.
+    if saved.added or saved.updated or treatment_changed:
         measures = Counter(r.measure.value for r in results)
+        detail = f"added {saved.added}, updated {saved.updated}"
+        if measures:
+            detail += ": " + ", ".join(sorted(measures))
         await audit.record(
             session,
             actor=actor,
             action="results.record",
             person_id=person.id,
-            detail=f"added {saved.added}, updated {saved.updated}: " + ", ".join(sorted(measures)),
+            detail=detail + ("; treatment changed" if treatment_changed else ""),
+            at=now,
         )
     await session.flush()
     return saved

@@ -1,4 +1,5 @@
-"""Patients, appointments, NHS Health Check cohorts and the transition programme from CSV files.
+"""Patients, appointments, NHS Health Check cohorts, the transition programme and the results of
+the nine care processes from CSV files.
 
 The whole file is checked before anything is written: the header first (each unknown or
 missing column named, with the column a typo most likely meant), then every row, each problem
@@ -13,7 +14,8 @@ those services write one (tests/test_csv_import.py compares the two row for row)
 100,000 appointments took some ten statements each. A cohort goes to
 `health_checks.import_cohort` in one call, as the API sends it, because invitation days are
 shared out across the whole batch; the transition programme goes through `transition.enrol`
-and `transition.end`, a row at a time.
+and `transition.end`, a row at a time; results go through `care_results.record`, a patient at a
+time (one result per patient, measure and day, so a file sent again adds nothing).
 
 Two sessions, on purpose: the checks only read, so a file full of typos never takes the
 database's write lock (on SQLite that would hold up the running bot); the writes then happen in
@@ -61,8 +63,9 @@ from bot.models import (
     Transition,
 )
 from bot.plans import Plans
-from bot.services import appointments, enrolment, health_checks, outbox, transition
+from bot.services import appointments, care_results, enrolment, health_checks, outbox, transition
 from bot.services.appointments import DETAIL_FIELDS, AppointmentRecord, InvalidRecord
+from bot.services.care_results import InvalidResult, ResultValue
 from bot.services.enrolment import InvalidField, IssuedCode
 from bot.services.health_checks import CohortEntry, CohortRecord, InvalidCohortRecord
 
@@ -111,6 +114,7 @@ class ImportKind(StrEnum):
     APPOINTMENTS = "appointments"
     HEALTH_CHECKS = "health-checks"
     TRANSITION = "transition"
+    RESULTS = "results"
 
 
 @dataclass(frozen=True)
@@ -150,6 +154,13 @@ COLUMNS = {
         required=("started_on", "named_worker"),
         optional=("patient_external_id", "nhs_number", "named_worker_id", "active"),
         one_of=("patient_external_id", "nhs_number"),
+    ),
+    # Every column but treatment, so a file's layout is one and the same for all nine checks;
+    # a cell is left empty where it does not apply (no unit for a foot check).
+    ImportKind.RESULTS: Columns(
+        required=("measure", "value", "unit", "outcome", "taken_on"),
+        optional=("nhs_number", "patient_external_id", "treatment"),
+        one_of=("nhs_number", "patient_external_id"),
     ),
 }
 
@@ -273,6 +284,16 @@ COLUMN_SUGGESTIONS = {
     "worker_id": "named_worker_id",
     "staff_id": "named_worker_id",
     "in_programme": "active",
+    "test": "measure",
+    "check": "measure",
+    "result": "value",
+    "units": "unit",
+    "date_taken": "taken_on",
+    "taken": "taken_on",
+    "sample_date": "taken_on",
+    "result_date": "taken_on",
+    "test_date": "taken_on",
+    "medication": "treatment",
 }
 
 
@@ -453,6 +474,8 @@ class ImportReport:
     # than 5 years ago; each is invited on the day it is due).
     invitations: dict[date, int] = field(default_factory=dict)
     not_due: int = 0
+    # Results: the patients whose results the file holds.
+    patients: int = 0
     codes: list[NewCode] = field(default_factory=list)
     bad_rows: list[BadRow] = field(default_factory=list)
     header: list[str] = field(default_factory=list)
@@ -2218,6 +2241,280 @@ async def import_transition(
             source=_source(path),
             progress=progress,
         ),
+        bad_rows_file=bad_rows_file,
+        dry_run=dry_run,
+        skip_bad_rows=skip_bad_rows,
+        progress=progress,
+    )
+
+
+# Results of the nine care processes -------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _ResultRow:
+    row: CsvRow
+    # The column that names the patient: problems about the patient go there.
+    patient_column: str
+    patient_external_id: str
+    nhs_number: str
+    treatment: str | None
+    result: ResultValue
+    person_id: int | None = None
+
+
+def _check_result_fields(
+    table: CsvTable, row: CsvRow, *, today: date
+) -> tuple[_ResultRow | None, list[InvalidField]]:
+    """What can be told from the row alone: the result is checked as the API checks it (units,
+    plausible values, the date), all but against the patient's birth date."""
+    problems: list[InvalidField] = []
+    external_id = table.get(row, "patient_external_id")
+    number = table.get(row, "nhs_number")
+    patient_column = (
+        "patient_external_id" if external_id or not table.has("nhs_number") else "nhs_number"
+    )
+    if number:
+        try:
+            number = enrolment.check_nhs_number(number)
+        except InvalidField as problem:
+            problems.append(_problem("nhs_number", problem.message))
+    elif not external_id:
+        problems.append(
+            _problem(patient_column, "give the patient's patient_external_id or NHS number")
+        )
+    treatment: str | None = None
+    try:
+        treatment = care_results.check_treatment(table.get(row, "treatment"))
+    except InvalidResult as problem:
+        problems.append(_problem("treatment", str(problem)))
+    taken_text = table.get(row, "taken_on")
+    result: ResultValue | None = None
+    try:
+        taken_on = date.fromisoformat(taken_text)
+    except ValueError:
+        problems.append(
+            _problem(
+                "taken_on",
+                f"{taken_text!r} is not a date: write it as YYYY-MM-DD, e.g. 2026-10-02"
+                if taken_text
+                else "the day the result was taken is missing (YYYY-MM-DD)",
+            )
+        )
+    else:
+        try:
+            result = care_results.check_result(
+                table.get(row, "measure"),
+                value=table.get(row, "value") or None,
+                unit=table.get(row, "unit") or None,
+                outcome=table.get(row, "outcome") or None,
+                taken_on=taken_on,
+                today=today,
+            )
+        except InvalidResult as problem:
+            problems.append(_problem(problem.field, str(problem)))
+    if result is None:
+        return None, problems
+    return _ResultRow(row, patient_column, external_id, number, treatment, result), problems
+
+
+async def _check_results_against_database(
+    session: AsyncSession, rows: Sequence[Checked[_ResultRow]]
+) -> None:
+    """Whose each row is (as the transition file names a patient), and that the result was
+    not taken before they were born."""
+    by_id = await _people_by(
+        session, col(Person.external_id), (entry.patient_external_id for entry, _ in rows)
+    )
+    by_number = await _people_by(
+        session,
+        col(Person.nhs_number),
+        (
+            entry.nhs_number
+            for entry, problems in rows
+            if not any(p.field == "nhs_number" for p in problems)
+        ),
+    )
+    for entry, problems in rows:
+        said = {problem.field for problem in problems}
+        person: Person | None = None
+        if entry.patient_external_id:
+            person = by_id.get(entry.patient_external_id)
+            if person is None:
+                problems.append(
+                    _problem(
+                        "patient_external_id", "no patient has this id; register the patient first"
+                    )
+                )
+            elif (
+                entry.nhs_number
+                and "nhs_number" not in said
+                and by_number.get(entry.nhs_number) is not person
+            ):
+                # A result on the wrong record is worse than none.
+                problems.append(
+                    _problem(
+                        "nhs_number",
+                        "this NHS number is not the patient's named by patient_external_id",
+                    )
+                )
+                continue
+        elif entry.nhs_number and "nhs_number" not in said:
+            person = by_number.get(entry.nhs_number)
+            if person is None:
+                problems.append(
+                    _problem(
+                        "nhs_number", "no patient has this NHS number; register the patient first"
+                    )
+                )
+        if person is None:
+            continue
+        if Role(person.role) not in PATIENT_ROLES:
+            problems.append(
+                _problem(
+                    entry.patient_column,
+                    "this is not a patient but a carer, a member of staff or someone in an "
+                    "NHS Health Check cohort",
+                )
+            )
+            continue
+        entry.person_id = person.id
+        if person.date_of_birth is not None and entry.result.taken_on < person.date_of_birth:
+            problems.append(
+                _problem(
+                    "taken_on",
+                    f"the date {entry.result.taken_on.isoformat()} is before the patient was born",
+                )
+            )
+
+
+def _results_repeated(table: CsvTable, entries: Sequence[_ResultRow]) -> Repeats:
+    """One measure twice on one day for one patient (one result a day is kept: which is right
+    is the sender's call), and two treatments for one patient."""
+    found: list[tuple[int, InvalidField]] = []
+    known = [entry for entry in entries if entry.person_id is not None]
+    twice = _duplicates(
+        (
+            (
+                entry.row.line,
+                f"{entry.person_id}:{entry.result.measure.value}:{entry.result.taken_on}",
+            )
+            for entry in known
+        ),
+        "measure",
+        "patient, measure and day",
+    )
+    found += [(line, problem) for line, problem in twice.items()]
+    treatments: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for entry in known:
+        if entry.treatment and entry.person_id is not None:
+            treatments[entry.person_id][entry.treatment].append(entry.row.line)
+    for given in treatments.values():
+        if len(given) < 2:
+            continue
+        for treatment, lines in given.items():
+            others = ", ".join(
+                f"{other} on line {', '.join(map(str, at))}"
+                for other, at in given.items()
+                if other != treatment
+            )
+            found += [
+                (line, _problem("treatment", f"the same patient has {others}; give one"))
+                for line in lines
+            ]
+    return found
+
+
+async def _import_result_rows(
+    session: AsyncSession,
+    entries: Sequence[_ResultRow],
+    report: ImportReport,
+    *,
+    now: datetime,
+    actor: str,
+    source: str,
+    progress: ProgressFactory,
+) -> None:
+    by_person: dict[int, list[_ResultRow]] = defaultdict(list)
+    for entry in entries:
+        assert entry.person_id is not None
+        by_person[entry.person_id].append(entry)
+    bar = progress("importing", len(entries))
+    for chunk in _chunks(list(by_person)):
+        people = {
+            person.id: person
+            for person in (
+                await session.exec(select(Person).where(col(Person.id).in_(chunk)))
+            ).all()
+        }
+        for person_id in chunk:
+            theirs = by_person[person_id]
+            person = people.get(person_id)
+            if person is None:
+                # Erased (/forget) since the checks.
+                report.bad_rows.extend(
+                    BadRow(
+                        entry.row.line,
+                        entry.row.cells,
+                        [_problem(entry.patient_column, "the patient is no longer registered")],
+                    )
+                    for entry in theirs
+                )
+            else:
+                # care_results.record, as the API saves results: audited once per patient.
+                saved = await care_results.record(
+                    session,
+                    person,
+                    [entry.result for entry in theirs],
+                    source=source,
+                    actor=actor,
+                    now=now,
+                    treatment=next((e.treatment for e in theirs if e.treatment), None),
+                )
+                report.created += saved.added
+                report.updated += saved.updated
+                report.unchanged += saved.unchanged
+                report.patients += 1
+            bar.update(len(theirs))
+        await session.flush()
+        session.expunge_all()
+    bar.close()
+
+
+async def import_results(
+    db: Database,
+    path: Path,
+    *,
+    now: datetime,
+    actor: str,
+    default_zone: ZoneInfo,
+    bad_rows_file: Path | None = None,
+    dry_run: bool = False,
+    skip_bad_rows: bool = False,
+    progress: ProgressFactory = _no_progress,
+) -> ImportReport:
+    """Saves each result for a patient registered already: one per patient, measure and day,
+    so a file sent again changes nothing and a corrected value replaces the old one."""
+    # The deployment's day, as the API takes it: "in the future" means the same to both.
+    today = now.astimezone(default_zone).date()
+    return await _import_file(
+        db,
+        path,
+        ImportKind.RESULTS,
+        check_row=lambda table, row: _check_result_fields(table, row, today=today),
+        check_database=_check_results_against_database,
+        repeats_after_database=_results_repeated,
+        checking_bar_follows="database",
+        import_rows=lambda session, entries, report, _: _import_result_rows(
+            session,
+            entries,
+            report,
+            now=now,
+            actor=actor,
+            source=_source(path),
+            progress=progress,
+        ),
+        statistics=("care_result",),
         bad_rows_file=bad_rows_file,
         dry_run=dry_run,
         skip_bad_rows=skip_bad_rows,

@@ -17,6 +17,7 @@ from bot.models import (
     AdviceMessageKind,
     AdviceRequest,
     AdviceStatus,
+    OutboxStatus,
     Person,
     PersonStatus,
     Priority,
@@ -231,4 +232,51 @@ async def record_action(
         detail=f"request={request.reference} action={action.value}",
         at=now,
     )
+    return request
+
+
+async def latest_follow_up(
+    session: AsyncSession, person_id: int, *, since: datetime
+) -> AdviceRequest | None:
+    """The person's newest hypo follow-up created since `since`: the agenda's "one that needed
+    help" creates one (or joins one up to SAME_REPORT older), and "Do you drive?", answered
+    later, perhaps after a restart, belongs on it."""
+    return (
+        await session.exec(
+            select(AdviceRequest)
+            .where(
+                col(AdviceRequest.kind) == AdviceKind.HYPO,
+                col(AdviceRequest.patient_id) == person_id,
+                col(AdviceRequest.created_at) >= since,
+            )
+            .order_by(col(AdviceRequest.created_at).desc(), col(AdviceRequest.id).desc())
+        )
+    ).first()
+
+
+async def record_drives(
+    session: AsyncSession, request_id: int, person: Person, drives: bool, *, now: datetime
+) -> AdviceRequest:
+    """The person's answer to "Do you drive?" on their own hypo follow-up: the team reads it
+    with the DVLA rules in mind. Button data can be stale or forged: a request that is not this
+    person's hypo follow-up is NotFound, and nothing changes."""
+    request = await session.get(AdviceRequest, request_id)
+    if (
+        request is None
+        or request.kind != AdviceKind.HYPO
+        or request.patient_id is None
+        or request.patient_id != person.id
+        or request.status in (AdviceStatus.DRAFT, AdviceStatus.CANCELLED)
+    ):
+        raise advice_line.NotFound(str(request_id))
+    request.drives = drives
+    request.updated_at = now
+    session.add(request)
+    # A card still waiting in the outbox is sent with the answer on it; one already sent is
+    # edited by the handler (and shows it anyway once claimed).
+    for row in await outbox.for_topic(session, advice_line.request_topic(request_id)):
+        if row.template_key == "advice_card" and row.status == OutboxStatus.PENDING:
+            row.params = {**row.params, "drives": drives}
+            session.add(row)
+    await session.flush()
     return request

@@ -44,6 +44,9 @@ from bot.services.care_targets import AUDIT_MONTHS, ResultLine, line_from_dict, 
 # Who is asked: people with diabetes themselves (a carer's copy of results would share them).
 PREPARED = frozenset({Role.PATIENT, Role.YOUNG_PERSON})
 OWN_WORDS_LIMIT = 1000
+# How long after the question was last shown typed words still answer it (`/review` shows it
+# again).
+WORDS_WAIT = timedelta(hours=48)
 # PHQ-2: a total of 3 or more out of 6 is the usual point for asking more (NICE CG91).
 LOW_MOOD_SCORE = 3
 # A hypo follow-up in this window counts as a severe hypo on the summary.
@@ -96,9 +99,10 @@ class AgendaProblem(ValueError):
         self.reason = reason  # "too_long", "empty", "out_of_range", "finished"
 
 
-def nudge_key(pre_review_id: int) -> str:
-    """The one nudge's dedupe key; cancelled by it (see outbox.cancel_pending_by_key)."""
-    return f"pre_review:{pre_review_id}:nudge"
+def nudge_key(pre_review: PreReview) -> str:
+    """The nudge's dedupe key, one per review date; cancelled by it (a unique index: see
+    outbox.cancel_pending_by_key)."""
+    return f"pre_review:{pre_review.id}:nudge:{int(pre_review.review_at.timestamp())}"
 
 
 # Planning ------------------------------------------------------------------------------------
@@ -131,6 +135,8 @@ async def plan(
     """Sends what is due, at most `batch` results and `batch` summaries; `more` says to run
     again (in a new transaction) at once."""
     report = PlanReport()
+    # First, so a moved review's summary is planned for its new date in this same run.
+    await _follow_moved_reviews(session, plans, now)
     results_event = plans.preparation("pre_review_results")
     if results_event is not None:
         report.results_sent, more = await _send_results(session, plans, results_event, now, batch)
@@ -185,7 +191,11 @@ async def start(
     """Sends the results and the agenda's first question, and plans the one nudge."""
     assert review.id is not None and person.id is not None
     pre_review = PreReview(
-        appointment_id=review.id, person_id=person.id, results_sent_at=now, created_at=now
+        appointment_id=review.id,
+        person_id=person.id,
+        review_at=review.starts_at,
+        results_sent_at=now,
+        created_at=now,
     )
     session.add(pre_review)
     await session.flush()
@@ -207,22 +217,31 @@ async def start(
         topic=f"pre_review:{pre_review.id}",
         expires_at=review.starts_at,
     )
-    nudge = plans.preparation("pre_review_agenda_nudge")
-    if nudge is not None:
-        due = nudge.send_time(now, ZoneInfo(person.timezone))
-        if due < review.starts_at:
-            await outbox.queue(
-                session,
-                template_key="pre_review_agenda_nudge",
-                dedupe_key=nudge_key(pre_review.id),
-                due_at=due,
-                priority=Priority.REMINDER,
-                params={"pre_review_id": pre_review.id, "review_at": review.starts_at.isoformat()},
-                person_id=person.id,
-                topic=f"pre_review:{pre_review.id}",
-                expires_at=review.starts_at,
-            )
+    await _plan_nudge(session, pre_review, person, plans=plans, now=now)
     return pre_review
+
+
+async def _plan_nudge(
+    session: AsyncSession, pre_review: PreReview, person: Person, *, plans: Plans, now: datetime
+) -> None:
+    """The one reminder after the results, if it can still come before the review."""
+    nudge = plans.preparation("pre_review_agenda_nudge")
+    if nudge is None or pre_review.results_sent_at is None:
+        return
+    due = nudge.send_time(pre_review.results_sent_at, ZoneInfo(person.timezone))
+    if due <= now - timedelta(minutes=5) or due >= pre_review.review_at:
+        return
+    await outbox.queue(
+        session,
+        template_key="pre_review_agenda_nudge",
+        dedupe_key=nudge_key(pre_review),
+        due_at=due,
+        priority=Priority.REMINDER,
+        params={"pre_review_id": pre_review.id, "review_at": pre_review.review_at.isoformat()},
+        person_id=person.id,
+        topic=f"pre_review:{pre_review.id}",
+        expires_at=pre_review.review_at,
+    )
 
 
 def _local_day(moment: datetime, person: Person) -> date:
@@ -260,39 +279,58 @@ async def results_view(session: AsyncSession, person: Person, *, on_day: date) -
 async def _send_summaries(
     session: AsyncSession, event: PreparationEvent, now: datetime, batch: int
 ) -> tuple[int, bool]:
+    """Every booked annual review gets its summary, whether or not the person uses the chat
+    (their results and missing checks are still worth a look), and a review booked later than
+    the summary time gets it at once."""
     reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
     rows = (
         await session.exec(
-            select(PreReview, Appointment, Person)
-            .join(Appointment, col(Appointment.id) == col(PreReview.appointment_id))
-            .join(Person, col(Person.id) == col(PreReview.person_id))
+            select(Appointment, Person, PreReview)
+            .join(Person, col(Person.id) == col(Appointment.person_id))
+            .outerjoin(PreReview, col(PreReview.appointment_id) == col(Appointment.id))
             .where(
-                col(PreReview.summary_sent_at).is_(None),
+                col(Appointment.kind) == AppointmentKind.ANNUAL_REVIEW,
                 col(Appointment.status) == AppointmentStatus.BOOKED,
                 col(Appointment.starts_at) > now,
                 col(Appointment.starts_at) <= now + reach,
+                col(PreReview.summary_sent_at).is_(None),
+                col(Person.role).in_([role.value for role in PREPARED]),
             )
             .order_by(col(Appointment.starts_at))
         )
     ).all()
     sent = 0
-    for pre_review, review, person in rows:
+    for review, person, pre_review in rows:
         if event.send_time(review.starts_at, ZoneInfo(person.timezone)) > now:
             continue
         if sent == batch:
             return sent, True
-        summary = await build_summary(session, person, review, pre_review, now=now)
-        await tell_clinician(session, review, person, summary, now=now)
+        if pre_review is None:
+            # Not prepared in the chat: the row only records that the summary went.
+            assert review.id is not None and person.id is not None
+            pre_review = PreReview(
+                appointment_id=review.id,
+                person_id=person.id,
+                review_at=review.starts_at,
+                created_at=now,
+            )
+            session.add(pre_review)
+            await session.flush()
+            answers = None
+        else:
+            answers = pre_review
+        summary = await build_summary(session, person, review, answers, now=now)
+        told = await tell_clinician(session, review, person, summary, now=now)
+        # Marked done either way: with nobody to tell, trying every 5 minutes helps no one; the
+        # audit says so, and the API's pre-review view still has it.
         pre_review.summary_sent_at = now
         session.add(pre_review)
         # The agenda goes with the summary as it stands: a nudge after it would be too late.
-        await outbox.cancel_pending_by_key(
-            session, nudge_key(pre_review.id or 0), reason="summary sent"
-        )
+        await outbox.cancel_pending_by_key(session, nudge_key(pre_review), reason="summary sent")
         await audit.record(
             session,
             actor="system",
-            action="pre_review.summary_sent",
+            action="pre_review.summary_sent" if told else "pre_review.summary_no_recipient",
             person_id=person.id,
             detail=f"review {review.id}",
             at=now,
@@ -304,7 +342,7 @@ async def _send_summaries(
 async def _drop_nudges_of_cancelled(session: AsyncSession, now: datetime) -> None:
     rows = (
         await session.exec(
-            select(PreReview.id)
+            select(PreReview)
             .join(Appointment, col(Appointment.id) == col(PreReview.appointment_id))
             .where(
                 col(Appointment.status) != AppointmentStatus.BOOKED,
@@ -314,10 +352,36 @@ async def _drop_nudges_of_cancelled(session: AsyncSession, now: datetime) -> Non
             )
         )
     ).all()
-    for pre_review_id in rows:
+    for pre_review in rows:
         await outbox.cancel_pending_by_key(
-            session, nudge_key(pre_review_id or 0), reason="review cancelled"
+            session, nudge_key(pre_review), reason="review cancelled"
         )
+
+
+async def _follow_moved_reviews(session: AsyncSession, plans: Plans, now: datetime) -> int:
+    """A review the practice moved: the nudge follows the new date (or goes, if it would now
+    come after the review), and the clinician's summary is due again for the new date."""
+    rows = (
+        await session.exec(
+            select(PreReview, Appointment, Person)
+            .join(Appointment, col(Appointment.id) == col(PreReview.appointment_id))
+            .join(Person, col(Person.id) == col(PreReview.person_id))
+            .where(
+                col(Appointment.status) == AppointmentStatus.BOOKED,
+                col(Appointment.starts_at) > now,
+                col(Appointment.starts_at) != col(PreReview.review_at),
+            )
+        )
+    ).all()
+    for pre_review, review, person in rows:
+        await outbox.cancel_pending_by_key(session, nudge_key(pre_review), reason="review moved")
+        pre_review.review_at = review.starts_at
+        pre_review.summary_sent_at = None
+        pre_review.updated_at = now
+        session.add(pre_review)
+        if pre_review.agenda_finished_at is None:
+            await _plan_nudge(session, pre_review, person, plans=plans, now=now)
+    return len(rows)
 
 
 async def clinician_for(session: AsyncSession, review: Appointment) -> Person | None:
@@ -338,9 +402,11 @@ async def clinician_for(session: AsyncSession, review: Appointment) -> Person | 
 
 async def tell_clinician(
     session: AsyncSession, review: Appointment, person: Person, summary: Summary, *, now: datetime
-) -> None:
+) -> bool:
+    """False when nobody can receive it: no named clinician, no staff chat, no staff."""
     params = {"person_id": person.id, **summary.as_dict()}
-    dedupe = f"pre_review:{review.id}:summary"
+    # One summary per review date: a moved review's clinician hears again.
+    dedupe = f"pre_review:{review.id}:summary:{int(review.starts_at.timestamp())}"
     clinician = await clinician_for(session, review)
     if clinician is not None:
         await outbox.queue(
@@ -354,8 +420,8 @@ async def tell_clinician(
             topic=staff_notices.person_topic(person.id or 0),
             expires_at=review.starts_at,
         )
-        return
-    await staff_notices.tell_practice(
+        return True
+    return await staff_notices.tell_practice(
         session,
         review.practice_ods or person.practice_ods,
         template_key="pre_review_summary",
@@ -430,12 +496,24 @@ def step_of(pre_review: PreReview) -> AgendaStep:
 
 
 def begin(pre_review: PreReview, now: datetime) -> AgendaStep:
-    """Starts the agenda, or says where it stands (a second press continues, never restarts)."""
+    """Starts the agenda, or says where it stands (a second press continues, never restarts).
+    Either way the current question is being shown now (see `waits_for_words`)."""
     if pre_review.agenda_started_at is None:
         pre_review.agenda_started_at = now
         pre_review.step = AgendaStep.TOPICS.value
-        pre_review.updated_at = now
+    pre_review.updated_at = now
     return step_of(pre_review)
+
+
+def waits_for_words(pre_review: PreReview, now: datetime) -> bool:
+    """Typed words are the answer to "what matters most to you now?" only while that question
+    is fresh: days later the same words are more likely a search of the library."""
+    return (
+        pre_review.results_sent_at is not None
+        and pre_review.agenda_started_at is not None
+        and step_of(pre_review) is AgendaStep.WORDS
+        and pre_review.updated_at >= now - WORDS_WAIT
+    )
 
 
 def toggle_topic(pre_review: PreReview, topic: AgendaTopic, now: datetime) -> list[str]:
@@ -502,9 +580,7 @@ async def save_mood(
         raise AgendaProblem("out_of_range")
     after = _advance(pre_review, step, now)
     if after is AgendaStep.DONE:
-        await outbox.cancel_pending_by_key(
-            session, nudge_key(pre_review.id or 0), reason="agenda finished"
-        )
+        await outbox.cancel_pending_by_key(session, nudge_key(pre_review), reason="agenda finished")
     return after
 
 

@@ -71,6 +71,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('appointment_id', sa.Integer(), nullable=False),
     sa.Column('person_id', sa.Integer(), nullable=False),
+    sa.Column('review_at', bot.models.UTCDateTime(timezone=True), nullable=False),
     sa.Column('results_sent_at', bot.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('step', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('topics', sa.JSON(), nullable=False),
