@@ -1860,15 +1860,7 @@ async def put_care_plan(request: web.Request, caller: Caller) -> web.Response:
         if current is not None and _same_plan(plan, *current):
             # Sent again as it is: the person is not told of a "new" plan twice, and the
             # check-ins already planned stay. The answer shows the plan: audited as a view.
-            await audit.record(
-                session,
-                actor=caller.actor,
-                action="care_plan.view",
-                person_id=person.id,
-                detail=f"plan={current[0].id}",
-                at=now,
-            )
-            body = await _care_plan_json(session, person, *current, ctx.settings.zone)
+            body = await _shown_care_plan(session, caller, person, current, ctx, now)
             return web.json_response(body)
         recorded = await care_plans.record(
             session,
@@ -1894,16 +1886,28 @@ async def get_care_plan(request: web.Request, caller: Caller) -> web.Response:
         current = await care_plans.current_plan(session, person.id)
         if current is None:
             raise Problem(404, "Not Found", "no care plan has been recorded for this patient")
-        await audit.record(
-            session,
-            actor=caller.actor,
-            action="care_plan.view",
-            person_id=person.id,
-            detail=f"plan={current[0].id}",
-            at=now,
-        )
-        body = await _care_plan_json(session, person, *current, ctx.settings.zone)
+        body = await _shown_care_plan(session, caller, person, current, ctx, now)
     return web.json_response(body)
+
+
+async def _shown_care_plan(
+    session: AsyncSession,
+    caller: Caller,
+    person: Person,
+    current: tuple[CarePlan, list[CareGoal]],
+    ctx: AppContext,
+    now: datetime,
+) -> dict[str, Any]:
+    """The current plan as JSON; showing it to a caller is a view of patient data, audited."""
+    await audit.record(
+        session,
+        actor=caller.actor,
+        action="care_plan.view",
+        person_id=person.id,
+        detail=f"plan={current[0].id}",
+        at=now,
+    )
+    return await _care_plan_json(session, person, *current, ctx.settings.zone)
 
 
 @functools.cache

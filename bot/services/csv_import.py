@@ -851,6 +851,47 @@ async def _people_by(
     return {getattr(person, key): person for person in people}
 
 
+def _patient_named(
+    entry: Any,
+    problems: list[InvalidField],
+    by_id: dict[str, Person],
+    by_number: dict[str, Person],
+) -> Person | None:
+    """The registered patient a row is about, as appointments find them: the sender's id first,
+    with the NHS number checked against it (a row on the wrong record is worse than none), else
+    the NHS number. Adds the problem and gives None when there is no such patient."""
+    said = {problem.field for problem in problems}
+    if entry.patient_external_id:
+        person = by_id.get(entry.patient_external_id)
+        if person is None:
+            problems.append(
+                _problem(
+                    "patient_external_id", "no patient has this id; register the patient first"
+                )
+            )
+        elif (
+            entry.nhs_number
+            and "nhs_number" not in said
+            and by_number.get(entry.nhs_number) is not person
+        ):
+            problems.append(
+                _problem(
+                    "nhs_number",
+                    "this NHS number is not the patient's named by patient_external_id",
+                )
+            )
+            return None
+        return person
+    if entry.nhs_number and "nhs_number" not in said:
+        person = by_number.get(entry.nhs_number)
+        if person is None:
+            problems.append(
+                _problem("nhs_number", "no patient has this NHS number; register the patient first")
+            )
+        return person
+    return None
+
+
 def _whose(
     patient: _PatientRow, by_number: dict[str, Person], by_id: dict[str, Person]
 ) -> tuple[Person | None, InvalidField | None]:
@@ -2030,36 +2071,7 @@ async def _check_transition_against_database(
             ).all()
         )
     for entry, problems in rows:
-        said = {problem.field for problem in problems}
-        person: Person | None = None
-        # As appointments do: the patient's id first, the NHS number checked against it.
-        if entry.patient_external_id:
-            person = by_id.get(entry.patient_external_id)
-            if person is None:
-                problems.append(
-                    _problem(
-                        "patient_external_id", "no patient has this id; register the patient first"
-                    )
-                )
-            elif (
-                entry.nhs_number
-                and "nhs_number" not in said
-                and by_number.get(entry.nhs_number) is not person
-            ):
-                problems.append(
-                    _problem(
-                        "nhs_number",
-                        "this NHS number is not the patient's named by patient_external_id",
-                    )
-                )
-        elif entry.nhs_number and "nhs_number" not in said:
-            person = by_number.get(entry.nhs_number)
-            if person is None:
-                problems.append(
-                    _problem(
-                        "nhs_number", "no patient has this NHS number; register the patient first"
-                    )
-                )
+        person = _patient_named(entry, problems, by_id, by_number)
         if person is not None and Role(person.role) not in PATIENT_ROLES:
             problems.append(
                 _problem(
@@ -2336,37 +2348,7 @@ async def _check_results_against_database(
         ),
     )
     for entry, problems in rows:
-        said = {problem.field for problem in problems}
-        person: Person | None = None
-        if entry.patient_external_id:
-            person = by_id.get(entry.patient_external_id)
-            if person is None:
-                problems.append(
-                    _problem(
-                        "patient_external_id", "no patient has this id; register the patient first"
-                    )
-                )
-            elif (
-                entry.nhs_number
-                and "nhs_number" not in said
-                and by_number.get(entry.nhs_number) is not person
-            ):
-                # A result on the wrong record is worse than none.
-                problems.append(
-                    _problem(
-                        "nhs_number",
-                        "this NHS number is not the patient's named by patient_external_id",
-                    )
-                )
-                continue
-        elif entry.nhs_number and "nhs_number" not in said:
-            person = by_number.get(entry.nhs_number)
-            if person is None:
-                problems.append(
-                    _problem(
-                        "nhs_number", "no patient has this NHS number; register the patient first"
-                    )
-                )
+        person = _patient_named(entry, problems, by_id, by_number)
         if person is None:
             continue
         if Role(person.role) not in PATIENT_ROLES:

@@ -149,30 +149,41 @@ async def plan(
     return report
 
 
+async def _reviews_in_reach(
+    session: AsyncSession, event: PreparationEvent, now: datetime, *conditions: Any
+) -> list[tuple[Appointment, Person, PreReview | None]]:
+    """Booked annual reviews of people with diabetes whose `event` can have come: its offset
+    plus a day for the delivery time. The caller checks each one's exact send time."""
+    reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
+    rows = await session.exec(
+        select(Appointment, Person, PreReview)
+        .join(Person, col(Person.id) == col(Appointment.person_id))
+        .outerjoin(PreReview, col(PreReview.appointment_id) == col(Appointment.id))
+        .where(
+            col(Appointment.kind) == AppointmentKind.ANNUAL_REVIEW,
+            col(Appointment.status) == AppointmentStatus.BOOKED,
+            col(Appointment.starts_at) > now,
+            col(Appointment.starts_at) <= now + reach,
+            col(Person.role).in_([role.value for role in PREPARED]),
+            *conditions,
+        )
+        .order_by(col(Appointment.starts_at))
+    )
+    return list(rows.all())
+
+
 async def _send_results(
     session: AsyncSession, plans: Plans, event: PreparationEvent, now: datetime, batch: int
 ) -> tuple[int, bool]:
-    # Any review whose results time can have come: the offset plus a day for the delivery time.
-    reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
-    rows = (
-        await session.exec(
-            select(Appointment, Person)
-            .join(Person, col(Person.id) == col(Appointment.person_id))
-            .outerjoin(PreReview, col(PreReview.appointment_id) == col(Appointment.id))
-            .where(
-                col(Appointment.kind) == AppointmentKind.ANNUAL_REVIEW,
-                col(Appointment.status) == AppointmentStatus.BOOKED,
-                col(Appointment.starts_at) > now,
-                col(Appointment.starts_at) <= now + reach,
-                col(PreReview.id).is_(None),
-                col(Person.status) == PersonStatus.ACTIVE,
-                col(Person.role).in_([role.value for role in PREPARED]),
-            )
-            .order_by(col(Appointment.starts_at))
-        )
-    ).all()
+    rows = await _reviews_in_reach(
+        session,
+        event,
+        now,
+        col(PreReview.id).is_(None),
+        col(Person.status) == PersonStatus.ACTIVE,
+    )
     sent = 0
-    for review, person in rows:
+    for review, person, _ in rows:
         zone = ZoneInfo(person.timezone)
         if event.send_time(review.starts_at, zone) > now or now >= _latest_send(
             plans, review, zone
@@ -282,23 +293,7 @@ async def _send_summaries(
     """Every booked annual review gets its summary, whether or not the person uses the chat
     (their results and missing checks are still worth a look), and a review booked later than
     the summary time gets it at once."""
-    reach = timedelta(**{event.unit: -event.offset}) + timedelta(days=1)
-    rows = (
-        await session.exec(
-            select(Appointment, Person, PreReview)
-            .join(Person, col(Person.id) == col(Appointment.person_id))
-            .outerjoin(PreReview, col(PreReview.appointment_id) == col(Appointment.id))
-            .where(
-                col(Appointment.kind) == AppointmentKind.ANNUAL_REVIEW,
-                col(Appointment.status) == AppointmentStatus.BOOKED,
-                col(Appointment.starts_at) > now,
-                col(Appointment.starts_at) <= now + reach,
-                col(PreReview.summary_sent_at).is_(None),
-                col(Person.role).in_([role.value for role in PREPARED]),
-            )
-            .order_by(col(Appointment.starts_at))
-        )
-    ).all()
+    rows = await _reviews_in_reach(session, event, now, col(PreReview.summary_sent_at).is_(None))
     sent = 0
     for review, person, pre_review in rows:
         if event.send_time(review.starts_at, ZoneInfo(person.timezone)) > now:
