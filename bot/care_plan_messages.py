@@ -495,9 +495,14 @@ def problems(t: Translator, found: list[tuple[int, str, str]]) -> Reply:
 
 
 def every_text(t: Translator, every: GoalCheckInPlan) -> str:
+    # "Every week", not "every 1 week": in Hindi and Urdu too the one is its own phrase.
     if every.unit == "weeks":
-        return t.ngettext("every week", "every %(num)s weeks", every.every)
-    return t.ngettext("every day", "every %(num)s days", every.every)
+        if every.every == 1:
+            return t._("every week")
+        return t.ngettext("every %(num)s week", "every %(num)s weeks", every.every)
+    if every.every == 1:
+        return t._("every day")
+    return t.ngettext("every %(num)s day", "every %(num)s days", every.every)
 
 
 def preview(
