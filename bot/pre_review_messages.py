@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from babel.numbers import format_decimal
@@ -158,19 +157,9 @@ BMI_TOP_SHOWN = 24.9
 BMI_LOWER_THRESHOLD = 23
 
 
-# HbA1c in mmol/mol is reported in whole numbers; a value converted from % (63.9) is shown
-# as a laboratory would show it (64).
-WHOLE_NUMBERS = frozenset({Measure.HBA1C})
-
-
-def _as_shown(value: float, measure: Measure | None = None) -> float:
-    if measure in WHOLE_NUMBERS:
-        return float(Decimal(str(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP))
-    return value
-
-
-def _number(t: Translator, value: float, measure: Measure | None = None) -> str:
-    return format_decimal(_as_shown(value, measure), locale=t.locale)
+def _number(t: Translator, value: float) -> str:
+    # HbA1c arrives in whole mmol/mol (care_results), so "down 6 from 64" adds up as shown.
+    return format_decimal(value, locale=t.locale)
 
 
 def _ltr(t: Translator, text: str) -> Markup:
@@ -185,7 +174,7 @@ def _pair(t: Translator, first: float | None, second: float | None) -> str:
 def _bare(t: Translator, measure: Measure, value: float | None, value2: float | None) -> str:
     if measure is Measure.BLOOD_PRESSURE:
         return _pair(t, value, value2)
-    return _number(t, value or 0, measure)
+    return _number(t, value or 0)
 
 
 def _value(t: Translator, measure: Measure, value: float | None, value2: float | None) -> Markup:
@@ -312,8 +301,8 @@ def _change(t: Translator, measure: Measure, line: ResultLine) -> str | None:
     if measure is Measure.BLOOD_PRESSURE:
         # Two numbers can move apart: both are shown, not one "change".
         return t._("In %(month)s it was %(before)s.", month=month, before=before)
-    # The difference of the numbers as shown, so "down 6 from 64" adds up on the page.
-    change = _as_shown(line.latest.value, measure) - _as_shown(previous.value, measure)
+    change = line.change
+    assert change is not None
     if abs(change) < ABOUT_THE_SAME.get(measure, 0):
         return t._("About the same as %(before)s in %(month)s.", before=before, month=month)
     amount = _ltr(t, _number(t, round(abs(change), 1)))

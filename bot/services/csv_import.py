@@ -859,7 +859,8 @@ def _patient_named(
 ) -> Person | None:
     """The registered patient a row is about, as appointments find them: the sender's id first,
     with the NHS number checked against it (a row on the wrong record is worse than none), else
-    the NHS number. Adds the problem and gives None when there is no such patient."""
+    the NHS number. Adds the problem and gives None when there is no such patient, or the
+    record is not a patient's (a carer, staff, someone in a Health Check cohort)."""
     said = {problem.field for problem in problems}
     if entry.patient_external_id:
         person = by_id.get(entry.patient_external_id)
@@ -881,15 +882,24 @@ def _patient_named(
                 )
             )
             return None
-        return person
-    if entry.nhs_number and "nhs_number" not in said:
+    elif entry.nhs_number and "nhs_number" not in said:
         person = by_number.get(entry.nhs_number)
         if person is None:
             problems.append(
                 _problem("nhs_number", "no patient has this NHS number; register the patient first")
             )
-        return person
-    return None
+    else:
+        return None
+    if person is not None and Role(person.role) not in PATIENT_ROLES:
+        problems.append(
+            _problem(
+                entry.patient_column,
+                "this is not a patient but a carer, a member of staff or someone in an "
+                "NHS Health Check cohort",
+            )
+        )
+        return None
+    return person
 
 
 def _whose(
@@ -2072,15 +2082,6 @@ async def _check_transition_against_database(
         )
     for entry, problems in rows:
         person = _patient_named(entry, problems, by_id, by_number)
-        if person is not None and Role(person.role) not in PATIENT_ROLES:
-            problems.append(
-                _problem(
-                    entry.patient_column,
-                    "this is not a patient but a carer, a member of staff or someone in an "
-                    "NHS Health Check cohort",
-                )
-            )
-            continue
         if person is None:
             continue
         entry.person_id = person.id
@@ -2331,7 +2332,7 @@ def _check_result_fields(
 
 
 async def _check_results_against_database(
-    session: AsyncSession, rows: Sequence[Checked[_ResultRow]]
+    session: AsyncSession, rows: Sequence[Checked[_ResultRow]], *, today: date
 ) -> None:
     """Whose each row is (as the transition file names a patient), and that the result was
     not taken before they were born."""
@@ -2351,23 +2352,11 @@ async def _check_results_against_database(
         person = _patient_named(entry, problems, by_id, by_number)
         if person is None:
             continue
-        if Role(person.role) not in PATIENT_ROLES:
-            problems.append(
-                _problem(
-                    entry.patient_column,
-                    "this is not a patient but a carer, a member of staff or someone in an "
-                    "NHS Health Check cohort",
-                )
-            )
-            continue
         entry.person_id = person.id
-        if person.date_of_birth is not None and entry.result.taken_on < person.date_of_birth:
-            problems.append(
-                _problem(
-                    "taken_on",
-                    f"the date {entry.result.taken_on.isoformat()} is before the patient was born",
-                )
-            )
+        try:
+            care_results.check_date(entry.result.taken_on, today=today, born=person.date_of_birth)
+        except InvalidResult as problem:
+            problems.append(_problem("taken_on", str(problem)))
 
 
 def _results_repeated(table: CsvTable, entries: Sequence[_ResultRow]) -> Repeats:
@@ -2484,7 +2473,9 @@ async def import_results(
         path,
         ImportKind.RESULTS,
         check_row=lambda table, row: _check_result_fields(table, row, today=today),
-        check_database=_check_results_against_database,
+        check_database=lambda session, rows: _check_results_against_database(
+            session, rows, today=today
+        ),
         repeats_after_database=_results_repeated,
         checking_bar_follows="database",
         import_rows=lambda session, entries, report, _: _import_result_rows(
